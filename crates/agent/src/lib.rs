@@ -1,0 +1,1 @@
+//! picoclaw-agent (in progress).

@@ -1,0 +1,1 @@
+//! picoclaw-channels (in progress).

@@ -1,0 +1,1 @@
+//! picoclaw-config (in progress).

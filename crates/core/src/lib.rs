@@ -1,0 +1,23 @@
+//! Shared vocabulary for picoclaw: the message types that flow between
+//! channels, the agent and providers, the `Channel`, `Provider` and `Tool`
+//! traits, and the small cross-cutting helpers every crate needs (leveled
+//! logging to stderr, secret redaction, capped backoff, cancellation).
+//!
+//! This crate does no I/O of its own beyond writing log lines to stderr; it
+//! knows nothing about Telegram, any LLM vendor, SQLite or the sandbox.
+
+mod backoff;
+mod cancel;
+mod channel;
+pub mod log;
+mod msg;
+mod provider;
+pub mod redact;
+mod tool;
+
+pub use backoff::Backoff;
+pub use cancel::Cancel;
+pub use channel::{Batch, Channel, ChannelError, ChatKind, Inbound, InboundKind, Sender};
+pub use msg::{ChatMessage, Role, ToolCall, ToolSpec, Usage};
+pub use provider::{Completion, CompletionRequest, FinishReason, Provider, ProviderError};
+pub use tool::{Tool, ToolContext, ToolOutput};

@@ -1,0 +1,51 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cancel::Cancel;
+use crate::msg::ToolSpec;
+
+/// What a tool call may touch and how long it may take.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    /// Canonical path of the session's workspace; tools stay inside it.
+    pub workspace: PathBuf,
+    /// Session key, for logs and per-session state.
+    pub session: String,
+    /// Upper bound for this call (a tool may use less).
+    pub timeout: Duration,
+    pub cancel: Cancel,
+}
+
+/// A tool's answer, fed back to the model as the tool result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOutput {
+    pub content: String,
+    /// The call failed (bad arguments, refused path, non-zero exit...). The
+    /// model sees the content either way; the flag drives the "same failing
+    /// call three times" guard and provider `is_error` fields.
+    pub is_error: bool,
+}
+
+impl ToolOutput {
+    pub fn ok(content: impl Into<String>) -> Self {
+        ToolOutput {
+            content: content.into(),
+            is_error: false,
+        }
+    }
+
+    pub fn error(content: impl Into<String>) -> Self {
+        ToolOutput {
+            content: content.into(),
+            is_error: true,
+        }
+    }
+}
+
+/// Something the model can call. Implementations are blocking and run on the
+/// blocking pool; they must never panic on model-supplied arguments.
+pub trait Tool: Send + Sync {
+    fn spec(&self) -> ToolSpec;
+
+    fn call(&self, ctx: &ToolContext, args: &serde_json::Value) -> ToolOutput;
+}

@@ -1,0 +1,1 @@
+//! picoclaw-http (in progress).

@@ -1,0 +1,1 @@
+//! picoclaw-providers (in progress).

@@ -1,0 +1,1 @@
+//! picoclaw-sandbox (in progress).

@@ -1,0 +1,1 @@
+//! picoclaw-store (in progress).

@@ -1,0 +1,1 @@
+//! picoclaw-tools (in progress).
