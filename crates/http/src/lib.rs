@@ -1,1 +1,290 @@
-//! picoclaw-http (in progress).
+//! The one HTTP client configuration picoclaw uses: ureq over rustls (ring),
+//! small buffers and a tiny connection pool sized for a 256 MB board, proxy
+//! from config or `HTTPS_PROXY`/`NO_PROXY`, and responses of every status
+//! returned as data so callers classify them (Telegram's `ok:false` bodies
+//! and providers' 429/5xx each need their own handling).
+//!
+//! Channels and providers both use this crate; it knows neither.
+
+use std::io::Read;
+use std::time::Duration;
+
+/// Responses larger than this are refused: a bot API answer or a model reply
+/// is far smaller, and an unbounded read is a memory hazard on a board.
+pub const DEFAULT_BODY_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// How a [`Client`] is set up.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Time to establish a TCP (+TLS) connection.
+    pub connect_timeout: Duration,
+    /// Default whole-request deadline; requests may override it.
+    pub timeout: Duration,
+    /// Explicit proxy URL (`http://host:port`, `socks5://...`). `None` uses
+    /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` honouring `NO_PROXY`.
+    pub proxy: Option<String>,
+    pub user_agent: String,
+    pub body_limit: u64,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            proxy: None,
+            user_agent: format!("picoclaw/{}", env!("CARGO_PKG_VERSION")),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// A transport-level failure: no HTTP status was received.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The deadline passed. Retryable.
+    #[error("timed out")]
+    Timeout,
+    /// Connection refused/reset, DNS, TLS, truncated body... Retryable.
+    #[error("connection failed: {0}")]
+    Connection(String),
+    /// The response body exceeded the configured limit. Not retryable.
+    #[error("response body over {0} bytes")]
+    TooLarge(u64),
+    /// The URL or proxy setting is unusable. A configuration error.
+    #[error("invalid url or proxy: {0}")]
+    Invalid(String),
+}
+
+/// A received HTTP response of any status.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// `Retry-After` in seconds, when present and numeric.
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as text for error messages, cut to a readable length.
+    pub fn body_snippet(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let mut s: String = text.chars().take(300).collect();
+        if text.chars().count() > 300 {
+            s.push('…');
+        }
+        s
+    }
+}
+
+/// A blocking HTTP client; cheap to clone (shares its pool).
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    timeout: Duration,
+    body_limit: u64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(opts: &HttpOptions) -> Result<Client, HttpError> {
+        let proxy = match &opts.proxy {
+            Some(url) if !url.is_empty() => Some(
+                ureq::Proxy::new(url).map_err(|e| HttpError::Invalid(format!("proxy {url}: {e}")))?,
+            ),
+            _ => ureq::Proxy::try_from_env(),
+        };
+        let config = ureq::Agent::config_builder()
+            // Callers classify statuses themselves.
+            .http_status_as_error(false)
+            .proxy(proxy)
+            .user_agent(opts.user_agent.as_str())
+            .timeout_connect(Some(opts.connect_timeout))
+            .timeout_global(Some(opts.timeout))
+            // ureq's defaults (128 KiB buffers, 10 idle connections) are
+            // sized for servers; a bot talks to two or three hosts.
+            .input_buffer_size(16 * 1024)
+            .output_buffer_size(16 * 1024)
+            .max_response_header_size(16 * 1024)
+            .max_idle_connections(4)
+            .max_idle_connections_per_host(2)
+            .max_redirects(0)
+            .build();
+        Ok(Client {
+            agent: config.new_agent(),
+            timeout: opts.timeout,
+            body_limit: opts.body_limit,
+        })
+    }
+
+    /// POSTs a JSON body. `timeout` overrides the default deadline (long
+    /// polls need more than an ordinary call).
+    pub fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<Response, HttpError> {
+        let mut req = self
+            .agent
+            .post(url)
+            .config()
+            .timeout_global(Some(timeout.unwrap_or(self.timeout)))
+            .build()
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.finish(req.send(body))
+    }
+
+    /// GETs a URL.
+    pub fn get(&self, url: &str, timeout: Option<Duration>) -> Result<Response, HttpError> {
+        let req = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(timeout.unwrap_or(self.timeout)))
+            .build();
+        self.finish(req.call())
+    }
+
+    fn finish(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Response, HttpError> {
+        let mut resp = result.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let mut body = Vec::new();
+        let limit = self.body_limit;
+        resp.body_mut()
+            .as_reader()
+            .take(limit + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| classify_io(&e))?;
+        if body.len() as u64 > limit {
+            return Err(HttpError::TooLarge(limit));
+        }
+        Ok(Response {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// `Retry-After` may be seconds or an HTTP date; only seconds are used by
+/// the APIs we talk to, and a date is treated as "unspecified".
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+fn classify(e: ureq::Error) -> HttpError {
+    match e {
+        ureq::Error::Timeout(_) => HttpError::Timeout,
+        ureq::Error::Io(io) => classify_io(&io),
+        ureq::Error::BadUri(u) => HttpError::Invalid(u),
+        ureq::Error::InvalidProxyUrl => HttpError::Invalid(String::from("proxy url")),
+        other => HttpError::Connection(other.to_string()),
+    }
+}
+
+fn classify_io(e: &std::io::Error) -> HttpError {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => HttpError::Timeout,
+        _ => {
+            // ureq wraps its own timeout into io errors while reading bodies.
+            let text = e.to_string();
+            if text.contains("timeout") || text.contains("timed out") {
+                HttpError::Timeout
+            } else {
+                HttpError::Connection(text)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    fn serve_once(reply: &'static [u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            s.write_all(reply).unwrap();
+        });
+        format!("http://{addr}/x")
+    }
+
+    #[test]
+    fn error_statuses_come_back_as_responses_with_retry_after() {
+        let url = serve_once(
+            b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+        );
+        let client = Client::new(&HttpOptions::default()).unwrap();
+        let resp = client.post_json(&url, &[], b"{}", None).unwrap();
+        assert_eq!(resp.status, 429);
+        assert_eq!(resp.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(resp.body, b"{}");
+    }
+
+    #[test]
+    fn oversized_body_is_refused() {
+        let url = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\nconnection: close\r\n\r\n01234567890123456789",
+        );
+        let opts = HttpOptions {
+            body_limit: 10,
+            ..HttpOptions::default()
+        };
+        let client = Client::new(&opts).unwrap();
+        assert!(matches!(client.get(&url, None), Err(HttpError::TooLarge(10))));
+    }
+
+    #[test]
+    fn refused_connection_is_a_connection_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let client = Client::new(&HttpOptions::default()).unwrap();
+        let err = client.get(&format!("http://{addr}/"), None).unwrap_err();
+        assert!(matches!(err, HttpError::Connection(_)), "{err:?}");
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_only() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+}

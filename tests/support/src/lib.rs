@@ -1,1 +1,8 @@
-//! testkit
+//! Test doubles for picoclaw: a minimal HTTP/1.1 server on 127.0.0.1 and,
+//! built on it, fakes of the Telegram Bot API and of LLM providers
+//! (OpenAI-compatible and Anthropic Messages) that follow the public API
+//! docs: status codes, `ok:false` bodies, `retry_after`. Tests and benches
+//! drive the real picoclaw binary against them. Nothing here listens on a
+//! non-loopback address.
+
+pub mod http;
