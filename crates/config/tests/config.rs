@@ -1,0 +1,244 @@
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use picoclaw_config::{parse, ConfigError, ProviderKind, SandboxMode, SecretSource};
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config.example.toml")
+}
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+fn parse_str(src: &str, env: &[(&str, &str)]) -> Result<picoclaw_config::Config, ConfigError> {
+    parse(Path::new("/etc/picoclaw/config.toml"), src, &env_of(env))
+}
+
+fn invalid(err: ConfigError) -> (usize, usize, String, String) {
+    match err {
+        ConfigError::Invalid {
+            line,
+            col,
+            key,
+            message,
+            ..
+        }
+        | ConfigError::Syntax {
+            line,
+            col,
+            key,
+            message,
+            ..
+        } => (line, col, key, message),
+        other => panic!("expected a positioned error, got {other:?}"),
+    }
+}
+
+#[test]
+fn example_config_parses_with_documented_defaults() {
+    let src = std::fs::read_to_string(example_path()).unwrap();
+    let c = parse(&example_path(), &src, &env_of(&[])).unwrap();
+    assert_eq!(c.agent.max_tool_iterations, 20);
+    assert_eq!(c.agent.context_window, 16000);
+    assert!(c.telegram.is_none(), "example ships with telegram disabled");
+    assert_eq!(c.providers.len(), 1);
+    assert_eq!(c.providers[0].kind, ProviderKind::OpenAi);
+    assert_eq!(c.providers[0].base_url, "http://127.0.0.1:11434/v1");
+    assert_eq!(c.sandbox.mode, SandboxMode::Enforce);
+    assert_eq!(c.agent.workspace, c.store.dir.join("workspace"));
+}
+
+#[test]
+fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
+    // Uncomment every `# key = value` line and check the result still parses:
+    // the commented examples are documentation and must not rot.
+    let src = std::fs::read_to_string(example_path()).unwrap();
+    let mut out = String::new();
+    for line in src.lines() {
+        let t = line.trim_start();
+        let candidate = t.strip_prefix("# ").unwrap_or("");
+        let is_kv = candidate.split_once(" = ").is_some_and(|(k, _)| {
+            !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        let is_table = candidate.starts_with("[[providers]]");
+        if is_kv || is_table {
+            out.push_str(candidate);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    // Uncommenting gives both token and token_file, and api_key and
+    // api_key_file; keep the inline forms.
+    let out: String = out
+        .lines()
+        .filter(|l| !l.starts_with("token_file") && !l.starts_with("api_key_file"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let env = [
+        ("TELEGRAM_BOT_TOKEN", "123:abc"),
+        ("OPENAI_API_KEY", "sk-test"),
+        ("ANTHROPIC_API_KEY", "ak"),
+    ];
+    let c = parse_str(&out, &env).unwrap_or_else(|e| panic!("{e}\n---\n{out}"));
+    assert_eq!(c.providers.len(), 2);
+    assert_eq!(c.providers[1].kind, ProviderKind::Anthropic);
+    assert_eq!(c.agent.system_prompt.as_deref(), Some("Answer in English."));
+}
+
+#[test]
+fn unknown_key_is_reported_with_line_column_and_key_path() {
+    let src = "[agent]\nmax_tool_iterations = 5\nworkspac = \"/w\"\n";
+    let (line, col, key, msg) = invalid(parse_str(src, &[]).unwrap_err());
+    assert_eq!((line, col), (3, 1));
+    assert_eq!(key, "agent.workspac");
+    assert!(msg.contains("unknown field"), "{msg}");
+}
+
+#[test]
+fn wrong_type_is_reported_at_the_value() {
+    let src = "[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m2\"\nmax_tokens = \"many\"\n";
+    let (line, col, key, _) = invalid(parse_str(src, &[]).unwrap_err());
+    assert_eq!((line, col), (8, 14));
+    assert_eq!(key, "providers[1].max_tokens");
+}
+
+#[test]
+fn bad_toml_syntax_is_reported_with_position() {
+    let src = "[log]\nlevel = \"info\n";
+    let err = parse_str(src, &[]).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Syntax { line: 2, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().starts_with("/etc/picoclaw/config.toml:2:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_values_name_the_key_and_where_it_is() {
+    let src = "[log]\nlevel = \"loud\"\n";
+    let (line, _, key, msg) = invalid(parse_str(src, &[]).unwrap_err());
+    assert_eq!((line, key.as_str()), (2, "log.level"));
+    assert!(msg.contains("loud"));
+
+    let src = "[[providers]]\nkind = \"gpt\"\nmodel = \"m\"\n";
+    let (line, _, key, _) = invalid(parse_str(src, &[]).unwrap_err());
+    assert_eq!((line, key.as_str()), (2, "providers[0].kind"));
+}
+
+#[test]
+fn enabled_telegram_without_token_is_an_error() {
+    let src = "[channels.telegram]\nallow_from = [1]\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n";
+    let (_, _, key, msg) = invalid(parse_str(src, &[]).unwrap_err());
+    assert_eq!(key, "channels.telegram.token");
+    assert!(msg.contains("missing"));
+}
+
+#[test]
+fn env_references_resolve_and_unset_ones_fail_clearly() {
+    let src = "[channels.telegram]\ntoken = \"${TG}\"\nallow_from = [42, \"@Alice\", \"*\"]\n\n[[providers]]\nkind = \"anthropic\"\nmodel = \"m\"\napi_key = \"${AK}\"\n";
+    let c = parse_str(
+        src,
+        &[("TG", "111:secret-token"), ("AK", "anthropic-key-123")],
+    )
+    .unwrap();
+    let t = c.telegram.unwrap();
+    assert_eq!(t.token.expose(), "111:secret-token");
+    assert_eq!(t.token_source, SecretSource::Env);
+    assert_eq!(t.allow_from, vec!["42", "@Alice", "*"]);
+    assert_eq!(
+        c.providers[0].api_key.as_ref().unwrap().expose(),
+        "anthropic-key-123"
+    );
+    assert_eq!(c.providers[0].base_url, "https://api.anthropic.com");
+    assert_eq!(c.providers[0].timeout, Duration::from_secs(120));
+
+    let (line, _, key, msg) = invalid(parse_str(src, &[("TG", "x")]).unwrap_err());
+    assert_eq!((line, key.as_str()), (8, "providers[0].api_key"));
+    assert_eq!(msg, "environment variable AK is not set");
+}
+
+#[test]
+fn secret_files_are_read_and_trailing_newline_dropped() {
+    let dir = tempdir();
+    std::fs::write(dir.join("tg"), "999:from-file-token\n").unwrap();
+    let src = "[channels.telegram]\ntoken_file = \"tg\"\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n";
+    let path = dir.join("config.toml");
+    let c = parse(&path, src, &env_of(&[])).unwrap();
+    let t = c.telegram.unwrap();
+    assert_eq!(t.token.expose(), "999:from-file-token");
+    assert_eq!(t.token_source, SecretSource::File);
+
+    let src_missing = "[channels.telegram]\ntoken_file = \"nope\"\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n";
+    let (_, _, key, msg) = invalid(parse(&path, src_missing, &env_of(&[])).unwrap_err());
+    assert_eq!(key, "channels.telegram.token_file");
+    assert!(msg.contains("cannot read"), "{msg}");
+}
+
+#[test]
+fn world_readable_file_with_inline_secret_is_refused() {
+    let dir = tempdir();
+    let path = dir.join("config.toml");
+    let src = "[channels.telegram]\ntoken = \"123:inline-secret\"\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n";
+    std::fs::write(&path, src).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = picoclaw_config::load(Some(&path)).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Insecure { mode: 0o644, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("chmod 600"), "{err}");
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(picoclaw_config::load(Some(&path)).is_ok());
+
+    // Env references are not secrets in the file: 0644 is fine.
+    std::fs::write(
+        &path,
+        src.replace("123:inline-secret", "${TG_TEST_UNUSED_VAR_X}"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = picoclaw_config::load(Some(&path)).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Invalid { .. }),
+        "unset env var, not insecure: {err:?}"
+    );
+}
+
+#[test]
+fn masked_rendering_never_contains_the_secret() {
+    let src = "[channels.telegram]\ntoken = \"${TG}\"\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\napi_key = \"${K}\"\n";
+    let c = parse_str(
+        src,
+        &[
+            ("TG", "555:very-secret-token-value"),
+            ("K", "sk-another-secret-key"),
+        ],
+    )
+    .unwrap();
+    let out = c.render_masked();
+    assert!(!out.contains("very-secret-token-value"));
+    assert!(!out.contains("sk-another-secret-key"));
+    assert!(out.contains("token = \"***alue\""), "{out}");
+}
+
+fn tempdir() -> PathBuf {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let d = std::env::temp_dir().join(format!("picoclaw-config-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
