@@ -1,1 +1,31 @@
-//! picoclaw-store (in progress).
+//! picoclaw's embedded SQLite store: channel cursors and inbound events
+//! (the exactly-once ingest), sessions and their messages, the outbox of
+//! rendered reply chunks, token usage, audit log, schedules and long-term
+//! memory — one file, `picoclaw.db`, in the state directory, in WAL mode,
+//! with numbered migrations in `PRAGMA user_version`.
+//!
+//! It does not decide anything: no retry policy, no session keys, no
+//! rendering. It stores what the runtime hands it, each multi-row change in
+//! one transaction, and classifies SQLite failures into errors an operator
+//! can act on ([`StoreError`]). [`Store`] owns one connection and is not
+//! `Sync`; share it as `Arc<Mutex<Store>>` and call it off the async
+//! threads.
+
+mod error;
+mod inbound;
+mod memory;
+mod migrations;
+mod outbox;
+mod session;
+mod store;
+
+pub use error::StoreError;
+pub use inbound::{InboundRow, InboundStatus};
+pub use memory::MemoryFact;
+pub use migrations::SCHEMA_VERSION;
+pub use outbox::OutboxRow;
+pub use session::SessionStats;
+pub use store::{Health, Store, StoreOptions, DB_FILE};
+
+#[cfg(test)]
+mod tests;

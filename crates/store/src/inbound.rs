@@ -1,0 +1,211 @@
+//! Channel cursors and inbound events: the exactly-once ingest.
+
+use picoclaw_core::{ChatKind, Inbound, InboundKind, Sender};
+use rusqlite::{OptionalExtension, Row};
+
+use crate::error::StoreError;
+use crate::store::{limit, now, Store};
+
+/// Where an inbound event is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundStatus {
+    /// Stored, not yet picked up.
+    Pending,
+    /// A turn is running (or was, when the process died: resume it).
+    Working,
+    /// The reply is in the outbox.
+    Answered,
+    /// Gave up; `error` says why.
+    Failed,
+    /// Deliberately not answered (e.g. a command that needs no reply).
+    Ignored,
+}
+
+impl InboundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundStatus::Pending => "pending",
+            InboundStatus::Working => "working",
+            InboundStatus::Answered => "answered",
+            InboundStatus::Failed => "failed",
+            InboundStatus::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InboundStatus> {
+        Some(match s {
+            "pending" => InboundStatus::Pending,
+            "working" => InboundStatus::Working,
+            "answered" => InboundStatus::Answered,
+            "failed" => InboundStatus::Failed,
+            "ignored" => InboundStatus::Ignored,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored inbound event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRow {
+    pub id: i64,
+    pub inbound: Inbound,
+    pub status: InboundStatus,
+}
+
+const INBOUND_COLUMNS: &str = "id, channel, event_id, chat_id, chat_kind, sender_id, \
+     sender_username, sender_name, message_id, kind, text, status";
+
+fn bad_value(col: usize, what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {value:?}").into(),
+    )
+}
+
+fn inbound_from_row(r: &Row<'_>) -> rusqlite::Result<InboundRow> {
+    let chat_kind: String = r.get(4)?;
+    let chat_kind = match chat_kind.as_str() {
+        "direct" => ChatKind::Direct,
+        "group" => ChatKind::Group,
+        other => return Err(bad_value(4, "chat_kind", other)),
+    };
+    let kind: String = r.get(9)?;
+    let text: String = r.get(10)?;
+    let kind = match kind.as_str() {
+        "text" => InboundKind::Text(text),
+        "unsupported" => InboundKind::Unsupported(text),
+        other => return Err(bad_value(9, "kind", other)),
+    };
+    let status: String = r.get(11)?;
+    let status = InboundStatus::parse(&status).ok_or_else(|| bad_value(11, "status", &status))?;
+    Ok(InboundRow {
+        id: r.get(0)?,
+        inbound: Inbound {
+            channel: r.get(1)?,
+            event_id: r.get(2)?,
+            chat_id: r.get(3)?,
+            chat_kind,
+            sender: Sender {
+                id: r.get(5)?,
+                username: r.get(6)?,
+                display: r.get(7)?,
+            },
+            message_id: r.get(8)?,
+            kind,
+        },
+        status,
+    })
+}
+
+impl Store {
+    /// The cursor last stored for `channel`, to pass to its next poll.
+    pub fn cursor(&self, channel: &str) -> Result<Option<String>, StoreError> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT cursor FROM channel_cursors WHERE channel = ?1",
+                [channel],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// Stores a polled batch and its cursor in ONE transaction, and returns
+    /// the row ids of the events that were new. An event already stored
+    /// (same channel and event_id: a redelivery after a crash between this
+    /// commit and the next poll) is skipped silently. Only after this
+    /// returns Ok may the cursor be handed to the next poll, which is what
+    /// acknowledges the events to the server.
+    pub fn ingest(
+        &mut self,
+        channel: &str,
+        items: &[Inbound],
+        cursor: Option<&str>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let at = now();
+        self.write_tx(|tx| {
+            let mut insert = tx.prepare(
+                "INSERT INTO inbound (channel, event_id, chat_id, chat_kind, sender_id,
+                     sender_username, sender_name, message_id, kind, text, status,
+                     received_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?11)
+                 ON CONFLICT (channel, event_id) DO NOTHING",
+            )?;
+            let mut ids = Vec::new();
+            for item in items {
+                let (kind, text) = match &item.kind {
+                    InboundKind::Text(t) => ("text", t.as_str()),
+                    InboundKind::Unsupported(m) => ("unsupported", m.as_str()),
+                };
+                let inserted = insert.execute(rusqlite::params![
+                    channel,
+                    item.event_id,
+                    item.chat_id,
+                    item.chat_kind.as_str(),
+                    item.sender.id,
+                    item.sender.username,
+                    item.sender.display,
+                    item.message_id,
+                    kind,
+                    text,
+                    at,
+                ])?;
+                if inserted == 1 {
+                    ids.push(tx.last_insert_rowid());
+                }
+            }
+            if let Some(cursor) = cursor {
+                tx.execute(
+                    "INSERT INTO channel_cursors (channel, cursor, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (channel) DO UPDATE
+                     SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                    (channel, cursor, at),
+                )?;
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Events still to be handled ('pending', or 'working' when a previous
+    /// run died mid-turn), oldest first.
+    pub fn pending_inbound(&self, max: usize) -> Result<Vec<InboundRow>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {INBOUND_COLUMNS} FROM inbound
+                 WHERE status IN ('pending', 'working') ORDER BY id LIMIT ?1"
+            ))?;
+            let rows = stmt.query_map([limit(max)], inbound_from_row)?;
+            rows.collect()
+        })
+    }
+
+    /// One stored event by id, in any status.
+    pub fn inbound(&self, id: i64) -> Result<Option<InboundRow>, StoreError> {
+        self.run(|c| {
+            c.query_row(
+                &format!("SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = ?1"),
+                [id],
+                inbound_from_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Moves an event to `status`, recording `error` (cleared when None).
+    /// An unknown id is not an error: there is nothing to update.
+    pub fn set_inbound_status(
+        &self,
+        id: i64,
+        status: InboundStatus,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.execute(
+                "UPDATE inbound SET status = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
+                (id, status.as_str(), error, now()),
+            )
+            .map(drop)
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! The schema, as an append-only list of SQL scripts. Script `i` takes the
+//! database from `PRAGMA user_version = i` to `i + 1`. Never edit a script
+//! that has shipped: add a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Every timestamp is unix seconds (INTEGER). Tables are STRICT so a
+/// type mix-up in a later feature fails loudly instead of storing text in an
+/// integer column.
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY,
+    at     INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    detail TEXT NOT NULL
+) STRICT;
+
+-- Where each channel's poll resumes. Written in the same transaction as the
+-- inbound rows it acknowledges.
+CREATE TABLE channel_cursors (
+    channel    TEXT PRIMARY KEY,
+    cursor     TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+
+-- Accepted events. (channel, event_id) is the dedup key that makes a
+-- redelivery after a crash a no-op.
+CREATE TABLE inbound (
+    id              INTEGER PRIMARY KEY,
+    channel         TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    chat_id         TEXT NOT NULL,
+    chat_kind       TEXT NOT NULL CHECK (chat_kind IN ('direct', 'group')),
+    sender_id       TEXT NOT NULL,
+    sender_username TEXT,
+    sender_name     TEXT NOT NULL,
+    message_id      TEXT,
+    -- For 'unsupported', `text` holds the media kind ("photo", "voice").
+    kind            TEXT NOT NULL CHECK (kind IN ('text', 'unsupported')),
+    text            TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'working', 'answered', 'failed', 'ignored')),
+    error           TEXT,
+    received_at     INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    UNIQUE (channel, event_id)
+) STRICT;
+CREATE INDEX inbound_open ON inbound (id) WHERE status IN ('pending', 'working');
+
+CREATE TABLE sessions (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    archived_at INTEGER
+) STRICT;
+-- At most one active session per key; /new archives it.
+CREATE UNIQUE INDEX sessions_active ON sessions (key) WHERE archived_at IS NULL;
+
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY,
+    session_id      INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    inbound_id      INTEGER REFERENCES inbound (id) ON DELETE SET NULL,
+    role            TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+    content         TEXT NOT NULL,
+    tool_calls_json TEXT,
+    tool_call_id    TEXT,
+    created_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX messages_session ON messages (session_id, id);
+CREATE INDEX messages_inbound ON messages (inbound_id, id) WHERE inbound_id IS NOT NULL;
+
+-- Rendered reply chunks, stored before sending so a restart resends exactly
+-- the unsent ones. A NULL inbound_id (proactive message) is never a
+-- duplicate of anything: SQL UNIQUE treats NULLs as distinct.
+CREATE TABLE outbox (
+    id         INTEGER PRIMARY KEY,
+    inbound_id INTEGER REFERENCES inbound (id) ON DELETE SET NULL,
+    channel    TEXT NOT NULL,
+    chat_id    TEXT NOT NULL,
+    reply_to   TEXT,
+    seq        INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    status     TEXT NOT NULL DEFAULT 'pending'
+               CHECK (status IN ('pending', 'sent', 'failed')),
+    error      TEXT,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    sent_at    INTEGER,
+    UNIQUE (inbound_id, seq)
+) STRICT;
+CREATE INDEX outbox_pending ON outbox (id) WHERE status = 'pending';
+
+CREATE TABLE usage (
+    id            INTEGER PRIMARY KEY,
+    session_id    INTEGER REFERENCES sessions (id) ON DELETE SET NULL,
+    provider      TEXT NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    at            INTEGER NOT NULL
+) STRICT;
+CREATE INDEX usage_session ON usage (session_id);
+
+-- For the cron/heartbeat feature: `spec` is the schedule expression,
+-- `payload` what to do (JSON, owned by that feature).
+CREATE TABLE schedules (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    spec        TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    next_run_at INTEGER,
+    last_run_at INTEGER,
+    enabled     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX schedules_due ON schedules (next_run_at) WHERE enabled = 1;
+
+-- Long-term memory facts. `scope` is a session key or 'global'.
+CREATE TABLE memory (
+    id         INTEGER PRIMARY KEY,
+    scope      TEXT NOT NULL,
+    fact       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX memory_scope ON memory (scope, id);
+
+-- Full-text index over memory.fact, kept in sync by triggers. An
+-- external-content table stores no second copy of the text, which matters
+-- on a small SD card. rusqlite's `bundled` build compiles SQLite with
+-- SQLITE_ENABLE_FTS5 (libsqlite3-sys build.rs); with a system SQLite built
+-- without it this migration fails with "no such module: fts5".
+CREATE VIRTUAL TABLE memory_fts USING fts5 (fact, content = 'memory', content_rowid = 'id');
+CREATE TRIGGER memory_ai AFTER INSERT ON memory BEGIN
+    INSERT INTO memory_fts (rowid, fact) VALUES (new.id, new.fact);
+END;
+CREATE TRIGGER memory_ad AFTER DELETE ON memory BEGIN
+    INSERT INTO memory_fts (memory_fts, rowid, fact) VALUES ('delete', old.id, old.fact);
+END;
+CREATE TRIGGER memory_au AFTER UPDATE OF fact ON memory BEGIN
+    INSERT INTO memory_fts (memory_fts, rowid, fact) VALUES ('delete', old.id, old.fact);
+    INSERT INTO memory_fts (rowid, fact) VALUES (new.id, new.fact);
+END;
+"#;
+
+/// In order; the schema version is the number of scripts applied.
+pub(crate) const MIGRATIONS: &[&str] = &[V1];
+
+/// The newest schema version this binary understands.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// What [`migrate`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    UpToDate,
+    Migrated {
+        from: u32,
+        to: u32,
+    },
+    /// The file's version is newer than [`SCHEMA_VERSION`]; nothing touched.
+    TooNew(u32),
+}
+
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))
+}
+
+/// Applies the missing scripts, each in its own IMMEDIATE transaction with
+/// the version bump, so a crash mid-way leaves a consistent older version
+/// and the next start continues. The version is re-read inside the write
+/// lock so two processes starting at once cannot both apply a script.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Outcome> {
+    let start = user_version(conn)?;
+    if start > SCHEMA_VERSION {
+        return Ok(Outcome::TooNew(start));
+    }
+    if start == SCHEMA_VERSION {
+        return Ok(Outcome::UpToDate);
+    }
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current = user_version(&tx)?;
+        if current > SCHEMA_VERSION {
+            return Ok(Outcome::TooNew(current));
+        }
+        let Some(script) = MIGRATIONS.get(current as usize) else {
+            break;
+        };
+        tx.execute_batch(script)?;
+        tx.pragma_update(None, "user_version", current + 1)?;
+        tx.commit()?;
+    }
+    Ok(Outcome::Migrated {
+        from: start,
+        to: SCHEMA_VERSION,
+    })
+}

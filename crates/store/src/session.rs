@@ -1,0 +1,203 @@
+//! Sessions, their message history, and token usage.
+
+use picoclaw_core::{ChatMessage, Role, ToolCall, Usage};
+use rusqlite::{OptionalExtension, Row};
+
+use crate::error::StoreError;
+use crate::store::{limit, now, to_i64, to_u64, Store};
+
+/// Size of a session's history, to decide when to compact it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub messages: u64,
+    /// Characters of content plus serialized tool calls.
+    pub chars: u64,
+}
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<ChatMessage> {
+    let role: String = r.get(0)?;
+    let role = Role::parse(&role).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown role {role:?}").into(),
+        )
+    })?;
+    let calls: Option<String> = r.get(2)?;
+    let tool_calls: Vec<ToolCall> = match calls {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
+        })?,
+        None => Vec::new(),
+    };
+    Ok(ChatMessage {
+        role,
+        content: r.get(1)?,
+        tool_calls,
+        tool_call_id: r.get(3)?,
+    })
+}
+
+impl Store {
+    /// The active session for `key` (e.g. "telegram:12345"), created on
+    /// first use.
+    pub fn active_session(&mut self, key: &str) -> Result<i64, StoreError> {
+        self.write_tx(|tx| {
+            let found: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM sessions WHERE key = ?1 AND archived_at IS NULL",
+                    [key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match found {
+                Some(id) => Ok(id),
+                None => {
+                    tx.execute(
+                        "INSERT INTO sessions (key, created_at) VALUES (?1, ?2)",
+                        (key, now()),
+                    )?;
+                    Ok(tx.last_insert_rowid())
+                }
+            }
+        })
+    }
+
+    /// Archives the active session for `key` (its messages stay, for the
+    /// record) and starts a fresh one: the `/new` command.
+    pub fn new_session(&mut self, key: &str) -> Result<i64, StoreError> {
+        let at = now();
+        self.write_tx(|tx| {
+            tx.execute(
+                "UPDATE sessions SET archived_at = ?2 WHERE key = ?1 AND archived_at IS NULL",
+                (key, at),
+            )?;
+            tx.execute(
+                "INSERT INTO sessions (key, created_at) VALUES (?1, ?2)",
+                (key, at),
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// Records one message. `inbound_id` ties it to the turn that produced
+    /// it, so an interrupted turn can resume from its last checkpoint.
+    pub fn append_message(
+        &self,
+        session: i64,
+        inbound_id: Option<i64>,
+        msg: &ChatMessage,
+    ) -> Result<i64, StoreError> {
+        let calls = if msg.tool_calls.is_empty() {
+            None
+        } else {
+            // Serializing plain strings cannot fail; the error path is kept
+            // only so a future field type cannot turn into a panic.
+            Some(
+                serde_json::to_string(&msg.tool_calls).map_err(|e| StoreError::Sqlite {
+                    path: self.path().to_path_buf(),
+                    reason: format!("cannot encode tool calls: {e}"),
+                })?,
+            )
+        };
+        self.run(|c| {
+            c.execute(
+                "INSERT INTO messages (session_id, inbound_id, role, content, tool_calls_json,
+                     tool_call_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    session,
+                    inbound_id,
+                    msg.role.as_str(),
+                    msg.content,
+                    calls,
+                    msg.tool_call_id,
+                    now(),
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// The newest `max` messages of a session, oldest first (the order a
+    /// provider wants them).
+    pub fn history(&self, session: i64, max: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare(
+                "SELECT role, content, tool_calls_json, tool_call_id FROM (
+                     SELECT id, role, content, tool_calls_json, tool_call_id FROM messages
+                     WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2
+                 ) ORDER BY id",
+            )?;
+            let rows = stmt.query_map((session, limit(max)), message_from_row)?;
+            rows.collect()
+        })
+    }
+
+    /// Messages already recorded for one inbound event, oldest first.
+    pub fn turn_messages(&self, inbound_id: i64) -> Result<Vec<ChatMessage>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare(
+                "SELECT role, content, tool_calls_json, tool_call_id FROM messages
+                 WHERE inbound_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([inbound_id], message_from_row)?;
+            rows.collect()
+        })
+    }
+
+    pub fn session_stats(&self, session: i64) -> Result<SessionStats, StoreError> {
+        let (messages, chars): (i64, i64) = self.run(|c| {
+            c.query_row(
+                "SELECT count(*),
+                        coalesce(sum(length(content) + coalesce(length(tool_calls_json), 0)), 0)
+                 FROM messages WHERE session_id = ?1",
+                [session],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })?;
+        Ok(SessionStats {
+            messages: to_u64(messages),
+            chars: to_u64(chars),
+        })
+    }
+
+    /// Records the tokens one provider call used.
+    pub fn record_usage(
+        &self,
+        session: i64,
+        provider: &str,
+        usage: Usage,
+    ) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.execute(
+                "INSERT INTO usage (session_id, provider, input_tokens, output_tokens, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                (
+                    session,
+                    provider,
+                    to_i64(usage.input_tokens),
+                    to_i64(usage.output_tokens),
+                    now(),
+                ),
+            )
+            .map(drop)
+        })
+    }
+
+    /// Total tokens used by a session across all providers.
+    pub fn usage_totals(&self, session: i64) -> Result<Usage, StoreError> {
+        let (input, output): (i64, i64) = self.run(|c| {
+            c.query_row(
+                "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)
+                 FROM usage WHERE session_id = ?1",
+                [session],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })?;
+        Ok(Usage {
+            input_tokens: to_u64(input),
+            output_tokens: to_u64(output),
+        })
+    }
+}
