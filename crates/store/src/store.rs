@@ -172,6 +172,13 @@ impl Store {
         let res = migrations::migrate(&mut self.conn);
         match res.map_err(|e| self.classify(e))? {
             Outcome::UpToDate => Ok(()),
+            Outcome::Migrated { from: 0, to } => {
+                picoclaw_core::debug!(
+                    "database {}: created with schema version {to}",
+                    self.path.display()
+                );
+                Ok(())
+            }
             Outcome::Migrated { from, to } => {
                 picoclaw_core::info!(
                     "database {}: schema migrated from version {from} to {to}",

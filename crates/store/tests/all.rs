@@ -1,0 +1,3 @@
+//! The store's integration suite: one binary, modules in `suite/`.
+
+mod suite;

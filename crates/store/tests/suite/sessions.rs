@@ -1,0 +1,128 @@
+use picoclaw_core::{ChatMessage, Role, ToolCall, Usage};
+use picoclaw_store::{SessionStats, Store};
+
+use super::text;
+
+fn assistant_calling(id: &str) -> ChatMessage {
+    ChatMessage {
+        role: Role::Assistant,
+        content: String::new(),
+        tool_calls: vec![ToolCall {
+            id: id.into(),
+            name: "read_file".into(),
+            arguments: r#"{"path": "notes.md", "bad json": "#.into(),
+        }],
+        tool_call_id: None,
+    }
+}
+
+#[test]
+fn active_session_is_stable_per_key_and_new_session_archives_it() {
+    let mut store = Store::open_in_memory().unwrap();
+    let a = store.active_session("telegram:1").unwrap();
+    assert_eq!(store.active_session("telegram:1").unwrap(), a);
+    let other = store.active_session("telegram:2").unwrap();
+    assert_ne!(other, a);
+
+    store.append_message(a, None, &ChatMessage::user("old")).unwrap();
+    let fresh = store.new_session("telegram:1").unwrap();
+    assert_ne!(fresh, a);
+    assert_eq!(store.active_session("telegram:1").unwrap(), fresh);
+    assert_eq!(store.active_session("telegram:2").unwrap(), other);
+    assert_eq!(store.history(fresh, 10).unwrap(), []);
+    // The archived session's messages stay on record.
+    assert_eq!(store.history(a, 10).unwrap(), [ChatMessage::user("old")]);
+
+    // /new on a key with no session yet just creates one.
+    let first = store.new_session("telegram:3").unwrap();
+    assert_eq!(store.active_session("telegram:3").unwrap(), first);
+}
+
+#[test]
+fn history_returns_the_newest_messages_oldest_first_with_tool_calls() {
+    let mut store = Store::open_in_memory().unwrap();
+    let s = store.active_session("telegram:1").unwrap();
+    let msgs = [
+        ChatMessage::user("first"),
+        ChatMessage::assistant("one"),
+        ChatMessage::user("read my notes"),
+        assistant_calling("call_1"),
+        ChatMessage::tool_result("call_1", "# Notes\n- ünïcödé ✓"),
+        ChatMessage::assistant("done"),
+    ];
+    for m in &msgs {
+        store.append_message(s, None, m).unwrap();
+    }
+    assert_eq!(store.history(s, 4).unwrap(), msgs[2..]);
+    assert_eq!(store.history(s, 100).unwrap(), msgs);
+    assert_eq!(store.history(s, 0).unwrap(), []);
+}
+
+#[test]
+fn turn_messages_returns_only_what_this_inbound_recorded() {
+    let mut store = Store::open_in_memory().unwrap();
+    let ids = store
+        .ingest("telegram", &[text("1", "c", "a"), text("2", "c", "b")], None)
+        .unwrap();
+    let s = store.active_session("telegram:c").unwrap();
+    store
+        .append_message(s, Some(ids[0]), &ChatMessage::user("a"))
+        .unwrap();
+    store
+        .append_message(s, Some(ids[1]), &ChatMessage::user("b"))
+        .unwrap();
+    store
+        .append_message(s, Some(ids[1]), &assistant_calling("c9"))
+        .unwrap();
+    store
+        .append_message(s, None, &ChatMessage::assistant("unrelated"))
+        .unwrap();
+
+    assert_eq!(
+        store.turn_messages(ids[1]).unwrap(),
+        [ChatMessage::user("b"), assistant_calling("c9")]
+    );
+    assert_eq!(store.turn_messages(ids[0]).unwrap(), [ChatMessage::user("a")]);
+    assert_eq!(store.turn_messages(12345).unwrap(), []);
+}
+
+#[test]
+fn session_stats_count_messages_and_characters() {
+    let mut store = Store::open_in_memory().unwrap();
+    let s = store.active_session("k").unwrap();
+    assert_eq!(store.session_stats(s).unwrap(), SessionStats::default());
+    store.append_message(s, None, &ChatMessage::user("héllo")).unwrap();
+    store
+        .append_message(s, None, &ChatMessage::assistant("ok"))
+        .unwrap();
+    let calls = assistant_calling("x");
+    store.append_message(s, None, &calls).unwrap();
+    let json_chars = serde_json::to_string(&calls.tool_calls)
+        .unwrap()
+        .chars()
+        .count() as u64;
+    assert_eq!(
+        store.session_stats(s).unwrap(),
+        SessionStats {
+            messages: 3,
+            chars: 5 + 2 + json_chars
+        }
+    );
+}
+
+#[test]
+fn usage_totals_sum_only_this_session() {
+    let mut store = Store::open_in_memory().unwrap();
+    let s = store.active_session("a").unwrap();
+    let other = store.active_session("b").unwrap();
+    assert_eq!(store.usage_totals(s).unwrap(), Usage::default());
+    let u = |i, o| Usage {
+        input_tokens: i,
+        output_tokens: o,
+    };
+    store.record_usage(s, "openai", u(100, 20)).unwrap();
+    store.record_usage(s, "anthropic", u(50, 5)).unwrap();
+    store.record_usage(other, "openai", u(7, 7)).unwrap();
+    assert_eq!(store.usage_totals(s).unwrap(), u(150, 25));
+    assert_eq!(store.usage_totals(other).unwrap(), u(7, 7));
+}
