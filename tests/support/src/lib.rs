@@ -6,3 +6,4 @@
 //! non-loopback address.
 
 pub mod http;
+pub mod fake_llm;
