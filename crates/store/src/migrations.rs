@@ -174,20 +174,27 @@ pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
 /// and the next start continues. The version is re-read inside the write
 /// lock so two processes starting at once cannot both apply a script.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Outcome> {
+    apply(conn, MIGRATIONS)
+}
+
+/// [`migrate`] with the script list as a parameter, so tests can run
+/// failing or future scripts.
+pub(crate) fn apply(conn: &mut Connection, scripts: &[&str]) -> rusqlite::Result<Outcome> {
+    let known = u32::try_from(scripts.len()).unwrap_or(u32::MAX);
     let start = user_version(conn)?;
-    if start > SCHEMA_VERSION {
+    if start > known {
         return Ok(Outcome::TooNew(start));
     }
-    if start == SCHEMA_VERSION {
+    if start == known {
         return Ok(Outcome::UpToDate);
     }
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current = user_version(&tx)?;
-        if current > SCHEMA_VERSION {
+        if current > known {
             return Ok(Outcome::TooNew(current));
         }
-        let Some(script) = MIGRATIONS.get(current as usize) else {
+        let Some(script) = scripts.get(current as usize) else {
             break;
         };
         tx.execute_batch(script)?;
@@ -196,6 +203,6 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Outcome> {
     }
     Ok(Outcome::Migrated {
         from: start,
-        to: SCHEMA_VERSION,
+        to: known,
     })
 }

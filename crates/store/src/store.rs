@@ -267,7 +267,9 @@ impl Store {
     }
 
     /// A snapshot for `picoclaw doctor`. `quick_check` reads the whole file,
-    /// which takes a moment on a large database on an SD card.
+    /// which takes a moment on a large database on an SD card. Damage it
+    /// can describe gives `integrity_ok: false`; damage that stops SQLite
+    /// reading a page gives `Err(StoreError::Corrupt)`.
     pub fn health(&self) -> Result<Health, StoreError> {
         let (schema_version, journal_mode, integrity_ok, pending_inbound, pending_outbox, pages) =
             self.run(|c| {

@@ -45,19 +45,32 @@ fn redelivered_events_are_skipped_and_the_cursor_is_stored_with_them() {
 #[test]
 fn the_same_event_id_on_another_channel_is_a_different_event() {
     let mut store = Store::open_in_memory().unwrap();
-    let a = store.ingest("telegram", &[text("1", "c", "x")], None).unwrap();
-    let b = store.ingest("discord", &[text("1", "c", "x")], None).unwrap();
+    let a = store
+        .ingest("telegram", &[text("1", "c", "x")], None)
+        .unwrap();
+    let b = store
+        .ingest("discord", &[text("1", "c", "x")], None)
+        .unwrap();
     assert_eq!((a.len(), b.len()), (1, 1));
     assert_eq!(store.cursor("telegram").unwrap(), None);
-    assert_eq!(store.pending_inbound(10).unwrap()[1].inbound.channel, "discord");
+    assert_eq!(
+        store.pending_inbound(10).unwrap()[1].inbound.channel,
+        "discord"
+    );
 }
 
 #[test]
 fn an_empty_poll_only_advances_the_cursor() {
     let mut store = Store::open_in_memory().unwrap();
-    assert_eq!(store.ingest("telegram", &[], Some("9")).unwrap(), Vec::<i64>::new());
+    assert_eq!(
+        store.ingest("telegram", &[], Some("9")).unwrap(),
+        Vec::<i64>::new()
+    );
     assert_eq!(store.cursor("telegram").unwrap().as_deref(), Some("9"));
-    assert_eq!(store.ingest("telegram", &[], None).unwrap(), Vec::<i64>::new());
+    assert_eq!(
+        store.ingest("telegram", &[], None).unwrap(),
+        Vec::<i64>::new()
+    );
     assert_eq!(store.cursor("telegram").unwrap().as_deref(), Some("9"));
 }
 
@@ -105,7 +118,10 @@ fn pending_inbound_lists_open_events_oldest_first_and_follows_status_changes() {
     };
     assert_eq!(
         open(&store, 2),
-        [(ids[0], InboundStatus::Pending), (ids[1], InboundStatus::Pending)]
+        [
+            (ids[0], InboundStatus::Pending),
+            (ids[1], InboundStatus::Pending)
+        ]
     );
 
     store
@@ -122,7 +138,10 @@ fn pending_inbound_lists_open_events_oldest_first_and_follows_status_changes() {
         .unwrap();
     assert_eq!(
         open(&store, 10),
-        [(ids[0], InboundStatus::Working), (ids[4], InboundStatus::Pending)]
+        [
+            (ids[0], InboundStatus::Working),
+            (ids[4], InboundStatus::Pending)
+        ]
     );
     let failed = store.inbound(ids[2]).unwrap().unwrap();
     assert_eq!(failed.status, InboundStatus::Failed);

@@ -96,8 +96,12 @@ fn checkpoint_folds_the_wal_into_the_database_file() {
 #[test]
 fn memory_facts_are_found_by_words_within_their_scope() {
     let store = Store::open_in_memory().unwrap();
-    let tea = store.remember("telegram:1", "Ada prefers green tea").unwrap();
-    let cat = store.remember("telegram:1", "Ada's cat is called Babbage").unwrap();
+    let tea = store
+        .remember("telegram:1", "Ada prefers green tea")
+        .unwrap();
+    let cat = store
+        .remember("telegram:1", "Ada's cat is called Babbage")
+        .unwrap();
     store.remember("telegram:2", "Bob prefers tea too").unwrap();
 
     let found = store.recall("telegram:1", "what TEA? \"NEAR*", 10).unwrap();
@@ -120,7 +124,9 @@ fn audit_lines_are_appended_in_order() {
     store.audit("admin", "/new").unwrap();
     drop(store);
     let conn = rusqlite::Connection::open(tmp.path().join(DB_FILE)).unwrap();
-    let mut stmt = conn.prepare("SELECT kind, detail FROM audit ORDER BY id").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT kind, detail FROM audit ORDER BY id")
+        .unwrap();
     let rows: Vec<(String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()

@@ -9,7 +9,9 @@ fn chunks(parts: &[&str]) -> Vec<String> {
 #[test]
 fn enqueue_reply_queues_chunks_in_order_and_marks_the_inbound_answered() {
     let mut store = Store::open_in_memory().unwrap();
-    let id = store.ingest("telegram", &[text("1", "c1", "hi")], None).unwrap()[0];
+    let id = store
+        .ingest("telegram", &[text("1", "c1", "hi")], None)
+        .unwrap()[0];
     store
         .set_inbound_status(id, InboundStatus::Working, None)
         .unwrap();
@@ -31,14 +33,19 @@ fn enqueue_reply_queues_chunks_in_order_and_marks_the_inbound_answered() {
     };
     assert_eq!(rows, [expect(&rows[0], 0, "a"), expect(&rows[1], 1, "b")]);
     assert!(rows[0].id < rows[1].id);
-    assert_eq!(store.inbound(id).unwrap().unwrap().status, InboundStatus::Answered);
+    assert_eq!(
+        store.inbound(id).unwrap().unwrap().status,
+        InboundStatus::Answered
+    );
     assert_eq!(store.pending_inbound(10).unwrap(), []);
 }
 
 #[test]
 fn enqueue_reply_twice_for_the_same_inbound_adds_nothing() {
     let mut store = Store::open_in_memory().unwrap();
-    let id = store.ingest("telegram", &[text("1", "c1", "hi")], None).unwrap()[0];
+    let id = store
+        .ingest("telegram", &[text("1", "c1", "hi")], None)
+        .unwrap()[0];
     store
         .enqueue_reply(Some(id), "telegram", "c1", None, &chunks(&["a", "b"]))
         .unwrap();
@@ -82,7 +89,9 @@ fn sent_and_failed_chunks_leave_the_queue_and_attempts_are_counted() {
     store.bump_attempt(rows[2].id).unwrap();
     store.bump_attempt(rows[2].id).unwrap();
     store.mark_sent(rows[0].id).unwrap();
-    store.mark_send_failed(rows[1].id, "chat not found").unwrap();
+    store
+        .mark_send_failed(rows[1].id, "chat not found")
+        .unwrap();
 
     let left = store.pending_outbox(10).unwrap();
     assert_eq!(

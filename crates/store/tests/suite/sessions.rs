@@ -24,7 +24,9 @@ fn active_session_is_stable_per_key_and_new_session_archives_it() {
     let other = store.active_session("telegram:2").unwrap();
     assert_ne!(other, a);
 
-    store.append_message(a, None, &ChatMessage::user("old")).unwrap();
+    store
+        .append_message(a, None, &ChatMessage::user("old"))
+        .unwrap();
     let fresh = store.new_session("telegram:1").unwrap();
     assert_ne!(fresh, a);
     assert_eq!(store.active_session("telegram:1").unwrap(), fresh);
@@ -62,7 +64,11 @@ fn history_returns_the_newest_messages_oldest_first_with_tool_calls() {
 fn turn_messages_returns_only_what_this_inbound_recorded() {
     let mut store = Store::open_in_memory().unwrap();
     let ids = store
-        .ingest("telegram", &[text("1", "c", "a"), text("2", "c", "b")], None)
+        .ingest(
+            "telegram",
+            &[text("1", "c", "a"), text("2", "c", "b")],
+            None,
+        )
         .unwrap();
     let s = store.active_session("telegram:c").unwrap();
     store
@@ -82,7 +88,10 @@ fn turn_messages_returns_only_what_this_inbound_recorded() {
         store.turn_messages(ids[1]).unwrap(),
         [ChatMessage::user("b"), assistant_calling("c9")]
     );
-    assert_eq!(store.turn_messages(ids[0]).unwrap(), [ChatMessage::user("a")]);
+    assert_eq!(
+        store.turn_messages(ids[0]).unwrap(),
+        [ChatMessage::user("a")]
+    );
     assert_eq!(store.turn_messages(12345).unwrap(), []);
 }
 
@@ -91,7 +100,9 @@ fn session_stats_count_messages_and_characters() {
     let mut store = Store::open_in_memory().unwrap();
     let s = store.active_session("k").unwrap();
     assert_eq!(store.session_stats(s).unwrap(), SessionStats::default());
-    store.append_message(s, None, &ChatMessage::user("héllo")).unwrap();
+    store
+        .append_message(s, None, &ChatMessage::user("héllo"))
+        .unwrap();
     store
         .append_message(s, None, &ChatMessage::assistant("ok"))
         .unwrap();
