@@ -1,1 +1,63 @@
-//! picoclaw-tools (in progress).
+//! The tools the model can call, and the registry the agent calls them
+//! through.
+//!
+//! This crate provides the workspace file tools (`read_file`, `write_file`,
+//! `edit_file`, `list_dir`) and [`ToolSet`], which parses the model's raw
+//! JSON arguments, dispatches by name and caps result sizes. Every file
+//! access is confined to `ToolContext::workspace` by the kernel's
+//! beneath-resolution (`openat2` with `RESOLVE_BENEATH`), so `..`, absolute
+//! paths outside and symlinks leading out are refused race-free.
+//!
+//! It does not run commands and does not sandbox anything by itself: the
+//! `exec` tool and the Landlock/seccomp wall live with the sandbox crate.
+//! Linux only.
+
+mod args;
+mod beneath;
+mod edit;
+mod list;
+mod read;
+mod sys;
+mod toolset;
+mod write;
+
+pub use edit::EditFile;
+pub use list::ListDir;
+pub use read::ReadFile;
+pub use toolset::ToolSet;
+pub use write::WriteFile;
+
+use picoclaw_core::Tool;
+
+/// Size caps for the file tools. They bound memory on a 256 MB board as
+/// much as they bound prompt size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    /// Most bytes of file content `read_file` returns in one call; longer
+    /// files are cut at a line boundary with a hint on how to continue.
+    pub max_read_bytes: usize,
+    /// Largest file `write_file` writes and `edit_file` edits.
+    pub max_write_bytes: usize,
+    /// Most entries `list_dir` shows.
+    pub max_list_entries: usize,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            max_read_bytes: 64 * 1024,
+            max_write_bytes: 1024 * 1024,
+            max_list_entries: 500,
+        }
+    }
+}
+
+/// The four workspace file tools, in the order they are advertised.
+pub fn file_tools(limits: &FileLimits) -> Vec<Box<dyn Tool>> {
+    vec![
+        Box::new(ReadFile::new(limits)),
+        Box::new(WriteFile::new(limits)),
+        Box::new(EditFile::new(limits)),
+        Box::new(ListDir::new(limits)),
+    ]
+}
