@@ -172,7 +172,7 @@ mod tests {
     /// Answers from a fixed list of outcomes, recording each call.
     struct Scripted {
         name: &'static str,
-        outcomes: Mutex<Vec<Result<&'static str, ProviderError>>>,
+        outcomes: Mutex<Outcomes>,
         calls: Arc<Mutex<Vec<&'static str>>>,
     }
 
@@ -193,14 +193,15 @@ mod tests {
         }
     }
 
+    type Outcomes = Vec<Result<&'static str, ProviderError>>;
+    type Log<T> = Arc<Mutex<Vec<T>>>;
+
+    /// A chain of scripted providers, the log of which was called, and the
+    /// delays the chain asked to sleep.
     fn chain(
-        script: Vec<(&'static str, Vec<Result<&'static str, ProviderError>>)>,
+        script: Vec<(&'static str, Outcomes)>,
         policy: RetryPolicy,
-    ) -> (
-        Chain,
-        Arc<Mutex<Vec<&'static str>>>,
-        Arc<Mutex<Vec<Duration>>>,
-    ) {
+    ) -> (Chain, Log<&'static str>, Log<Duration>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let slept = Arc::new(Mutex::new(Vec::new()));
         let providers = script
