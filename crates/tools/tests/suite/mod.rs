@@ -1,0 +1,4 @@
+mod confinement;
+mod files;
+mod toolset;
+mod util;
