@@ -30,13 +30,15 @@
 //! Usage is deterministic: input tokens = 10 × the number of `messages`,
 //! output tokens = words of the reply text + 10 per tool call.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::http::{Reply, Request, Server};
+
+mod validate;
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -225,8 +227,8 @@ fn handle(shared: &Shared, req: &Request) -> Reply {
         );
     };
     let checked = match format {
-        Format::OpenAi => validate_openai(&body),
-        Format::Anthropic => validate_anthropic(req, &body),
+        Format::OpenAi => validate::validate_openai(&body),
+        Format::Anthropic => validate::validate_anthropic(req, &body),
     };
     if let Err(msg) = checked {
         return error_reply(format, 400, &msg);
@@ -286,164 +288,6 @@ fn error_body(format: Format, code: u16, message: &str) -> Value {
 
 fn error_reply(format: Format, code: u16, message: &str) -> Reply {
     Reply::json(code, &error_body(format, code, message))
-}
-
-fn validate_openai(body: &Value) -> Result<(), String> {
-    require_model(body)?;
-    let messages = non_empty_messages(body)?;
-    if body
-        .get("tools")
-        .and_then(Value::as_array)
-        .is_some_and(Vec::is_empty)
-    {
-        return Err("[] is too short - 'tools'".into());
-    }
-    let mut pending: HashSet<String> = HashSet::new();
-    for (i, m) in messages.iter().enumerate() {
-        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
-        if role == "tool" {
-            let id = m.get("tool_call_id").and_then(Value::as_str).unwrap_or("");
-            if !pending.remove(id) {
-                return Err(format!("Invalid parameter: messages[{i}] with role 'tool' must be a response to a preceeding message with 'tool_calls'."));
-            }
-            continue;
-        }
-        if !pending.is_empty() {
-            return Err(format!("messages[{i}]: an assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'."));
-        }
-        match role {
-            "system" | "developer" | "user" => {}
-            "assistant" => {
-                for call in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let id = call.get("id").and_then(Value::as_str);
-                    let f = call.get("function");
-                    let named = f
-                        .and_then(|f| f.get("name"))
-                        .and_then(Value::as_str)
-                        .is_some();
-                    let args = f
-                        .and_then(|f| f.get("arguments"))
-                        .is_some_and(Value::is_string);
-                    match id {
-                        Some(id)
-                            if named && args && call.get("type") == Some(&json!("function")) =>
-                        {
-                            pending.insert(id.to_string());
-                        }
-                        _ => {
-                            return Err(format!(
-                                "messages[{i}].tool_calls: invalid tool call {call}"
-                            ))
-                        }
-                    }
-                }
-            }
-            other => return Err(format!("messages[{i}].role: invalid value '{other}'")),
-        }
-    }
-    if pending.is_empty() {
-        Ok(())
-    } else {
-        Err("an assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'.".into())
-    }
-}
-
-fn validate_anthropic(req: &Request, body: &Value) -> Result<(), String> {
-    if req.header("anthropic-version").is_none() {
-        return Err("anthropic-version: header is required".into());
-    }
-    require_model(body)?;
-    if !body.get("max_tokens").is_some_and(Value::is_u64) {
-        return Err("max_tokens: Field required".into());
-    }
-    let messages = non_empty_messages(body)?;
-    let mut prev_role = "";
-    let mut pending: HashSet<String> = HashSet::new();
-    for (i, m) in messages.iter().enumerate() {
-        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
-        if role != "user" && role != "assistant" {
-            return Err(format!(
-                "messages.{i}.role: Input should be 'user' or 'assistant'"
-            ));
-        }
-        if i == 0 && role != "user" {
-            return Err("messages: first message must use the \"user\" role".into());
-        }
-        if role == prev_role {
-            return Err(format!("messages: roles must alternate between \"user\" and \"assistant\", but found multiple \"{role}\" roles in a row"));
-        }
-        prev_role = role;
-        let blocks = match m.get("content") {
-            Some(Value::String(s)) if !s.is_empty() => Vec::new(),
-            Some(Value::Array(b)) if !b.is_empty() => b.clone(),
-            _ => {
-                return Err(format!(
-                    "messages.{i}: all messages must have non-empty content"
-                ))
-            }
-        };
-        let mut answered = HashSet::new();
-        let mut uses = HashSet::new();
-        for (j, b) in blocks.iter().enumerate() {
-            match b.get("type").and_then(Value::as_str) {
-                Some("text") => {
-                    if b.get("text")
-                        .and_then(Value::as_str)
-                        .is_none_or(|t| t.trim().is_empty())
-                    {
-                        return Err(format!(
-                            "messages.{i}.content.{j}: text content blocks must be non-empty"
-                        ));
-                    }
-                }
-                Some("tool_use") if role == "assistant" => {
-                    let id = b.get("id").and_then(Value::as_str).unwrap_or("");
-                    if id.is_empty() || !b.get("input").is_some_and(Value::is_object) {
-                        return Err(format!(
-                            "messages.{i}.content.{j}.tool_use: id and object input are required"
-                        ));
-                    }
-                    uses.insert(id.to_string());
-                }
-                Some("tool_result") if role == "user" => {
-                    let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
-                    if !pending.contains(id) {
-                        return Err(format!("messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."));
-                    }
-                    answered.insert(id.to_string());
-                }
-                _ => {
-                    return Err(format!(
-                        "messages.{i}.content.{j}: unsupported content block {b}"
-                    ))
-                }
-            }
-        }
-        if role == "user" && answered != pending {
-            return Err(format!("messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after"));
-        }
-        pending = uses;
-    }
-    Ok(())
-}
-
-fn require_model(body: &Value) -> Result<(), String> {
-    match body.get("model").and_then(Value::as_str) {
-        Some(m) if !m.is_empty() => Ok(()),
-        _ => Err("model: Field required".into()),
-    }
-}
-
-fn non_empty_messages(body: &Value) -> Result<&Vec<Value>, String> {
-    match body.get("messages").and_then(Value::as_array) {
-        Some(m) if !m.is_empty() => Ok(m),
-        _ => Err("messages: at least one message is required".into()),
-    }
 }
 
 /// The responder used when the script is empty (see the module doc).
