@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use picoclaw_core::{warn, Backoff, Completion, CompletionRequest, Provider, ProviderError};
+use picoclaw_core::{debug, warn, Backoff, Completion, CompletionRequest, Provider, ProviderError};
 
 use crate::ProviderOptions;
 
@@ -122,6 +122,10 @@ impl Provider for Chain {
                     if c.served_by.is_empty() {
                         c.served_by = p.label();
                     }
+                    debug!(
+                        "{}: {:?}, {} in / {} out tokens",
+                        c.served_by, c.finish, c.usage.input_tokens, c.usage.output_tokens
+                    );
                     return Ok(c);
                 }
                 Err(e) if !e.allows_fallback() => return Err(e),
