@@ -1,1 +1,14 @@
-//! picoclaw-channels (in progress).
+//! Chat networks picoclaw talks on, each an implementation of
+//! [`picoclaw_core::Channel`]: today the Telegram Bot API over long polling
+//! (`telegram`). A channel turns the network's updates into
+//! [`picoclaw_core::Inbound`] events (already filtered for authorised senders
+//! and, in groups, for messages addressed to the bot), renders the model's
+//! Markdown into the network's wire format in size-limited chunks, and sends
+//! them.
+//!
+//! Channels do not persist anything, retry, sleep or run the agent: they
+//! classify every failure into a [`picoclaw_core::ChannelError`] and the
+//! runtime decides when to try again. They never depend on providers.
+
+mod split;
+pub mod telegram;

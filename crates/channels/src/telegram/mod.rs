@@ -1,0 +1,289 @@
+//! Telegram Bot API channel: long polling with `getUpdates`, replies with
+//! `sendMessage` in HTML parse mode, "typing…" with `sendChatAction`.
+//!
+//! Exactly-once delivery is split with the runtime: [`Telegram::poll`]
+//! returns a cursor (next `update_id`) that covers every update seen,
+//! including the ones it dropped, and only acknowledges them to Telegram
+//! when the runtime passes that cursor back on the next poll — after it
+//! stored the batch.
+
+mod api;
+mod html;
+mod inbound;
+mod markdown;
+
+use std::time::Duration;
+
+use picoclaw_core::{redact, Batch, Channel, ChannelError};
+use picoclaw_http::{Client, HttpOptions};
+use serde_json::{json, Value};
+
+use api::{to_channel_error, Api, Failure};
+pub use html::MAX_MESSAGE_LEN;
+use inbound::{AllowList, BotUser, Rules, Verdict};
+
+/// How to reach and filter Telegram. Build with [`TelegramOptions::new`]
+/// and override fields as needed.
+#[derive(Debug, Clone)]
+pub struct TelegramOptions {
+    /// Bot token from @BotFather. Registered as a secret on connect.
+    pub token: String,
+    /// Requests go to `{api_base}/bot{token}/{method}`. Plain `http://` is
+    /// allowed for a local Bot API server or a test fake.
+    pub api_base: String,
+    /// Explicit proxy URL; `None` uses `HTTPS_PROXY`/`NO_PROXY`.
+    pub proxy: Option<String>,
+    /// Numeric user ids and `@usernames`; `"*"` is everyone; empty is
+    /// nobody.
+    pub allow_from: Vec<String>,
+    /// A prefix such as `!bot` that addresses the bot in groups, besides
+    /// mentions and replies.
+    pub group_trigger: Option<String>,
+    /// The `getUpdates` long-poll `timeout`; the HTTP deadline is this
+    /// plus [`POLL_GRACE`].
+    pub poll_timeout: Duration,
+    /// Deadline of every other request.
+    pub request_timeout: Duration,
+}
+
+/// How much longer than the long-poll timeout the HTTP request may take
+/// before it counts as hung.
+pub const POLL_GRACE: Duration = Duration::from_secs(15);
+
+const DEFAULT_API_BASE: &str = "https://api.telegram.org";
+
+impl TelegramOptions {
+    pub fn new(token: impl Into<String>) -> TelegramOptions {
+        TelegramOptions {
+            token: token.into(),
+            api_base: String::from(DEFAULT_API_BASE),
+            proxy: None,
+            allow_from: Vec::new(),
+            group_trigger: None,
+            poll_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A connected Telegram bot.
+pub struct Telegram {
+    api: Api,
+    rules: Rules,
+    poll_timeout: Duration,
+}
+
+impl std::fmt::Debug for Telegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telegram")
+            .field("bot", &self.rules.bot.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Telegram {
+    /// Checks the token with `getMe` and learns the bot's id and username
+    /// (needed to recognise mentions of and replies to the bot in groups).
+    ///
+    /// A bad token or API base is [`ChannelError::Fatal`]; network trouble
+    /// is [`ChannelError::Retry`] and the runtime reconnects with backoff.
+    pub fn connect(opts: TelegramOptions) -> Result<Telegram, ChannelError> {
+        let token = opts.token.trim();
+        if token.is_empty() {
+            return Err(ChannelError::Fatal(String::from(
+                "channels.telegram.token is empty: set it to the token @BotFather gave you",
+            )));
+        }
+        if token.contains(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace()) {
+            return Err(ChannelError::Fatal(String::from(
+                "channels.telegram.token contains characters a Telegram token never has; \
+                 run `picoclaw doctor`",
+            )));
+        }
+        // The token travels in the URL path; make sure no log shows it.
+        redact::register(token);
+        let http = Client::new(&HttpOptions {
+            timeout: opts.request_timeout,
+            connect_timeout: opts.request_timeout.min(Duration::from_secs(10)),
+            proxy: opts.proxy.clone(),
+            ..HttpOptions::default()
+        })
+        .map_err(|e| to_channel_error("connect", &opts.api_base, Failure::Transport(e)))?;
+        let api = Api::new(http, &opts.api_base, token);
+        let me = api
+            .call("getMe", &json!({}), None)
+            .map_err(|f| to_channel_error("getMe", &api.api_base, f))?;
+        let (Some(id), Some(username)) = (
+            me.get("id").and_then(Value::as_i64),
+            me.get("username").and_then(Value::as_str),
+        ) else {
+            return Err(ChannelError::Retry {
+                reason: String::from("Telegram getMe: answer without the bot's id and username"),
+                after: None,
+            });
+        };
+        let allow = AllowList::new(&opts.allow_from);
+        if allow.is_empty() {
+            picoclaw_core::warn!(
+                "telegram: allow_from is empty, so the bot answers nobody; add your numeric \
+                 user id or @username to channels.telegram.allow_from (\"*\" allows everyone)"
+            );
+        }
+        picoclaw_core::info!("telegram: connected as @{username} (id {id})");
+        Ok(Telegram {
+            api,
+            rules: Rules {
+                bot: BotUser {
+                    id,
+                    username: username.to_owned(),
+                },
+                allow,
+                group_trigger: opts.group_trigger.filter(|t| !t.trim().is_empty()),
+            },
+            poll_timeout: opts.poll_timeout,
+        })
+    }
+
+    /// The bot's `@username`, without the `@`.
+    pub fn bot_username(&self) -> &str {
+        &self.rules.bot.username
+    }
+
+    pub fn bot_id(&self) -> i64 {
+        self.rules.bot.id
+    }
+
+    fn call(&self, method: &str, params: &Value, timeout: Option<Duration>) -> Result<Value, ChannelError> {
+        self.api
+            .call(method, params, timeout)
+            .map_err(|f| to_channel_error(method, &self.api.api_base, f))
+    }
+
+    fn send_message(
+        &self,
+        chat_id: &str,
+        text: &str,
+        html: bool,
+        reply_to: Option<i64>,
+    ) -> Result<(), Failure> {
+        let mut params = json!({
+            "chat_id": chat_ref(chat_id),
+            "text": text,
+            "link_preview_options": {"is_disabled": true},
+        });
+        if html {
+            params["parse_mode"] = json!("HTML");
+        }
+        if let Some(id) = reply_to {
+            // If the user deleted their message, answer anyway.
+            params["reply_parameters"] = json!({"message_id": id, "allow_sending_without_reply": true});
+        }
+        self.api.call("sendMessage", &params, None).map(drop)
+    }
+}
+
+/// Model Markdown → Telegram HTML chunks, each within [`MAX_MESSAGE_LEN`]
+/// of visible text and of HTML. Pure; what [`Telegram::render`] does.
+pub fn render_markdown(markdown: &str) -> Vec<String> {
+    html::chunks(markdown::parse(markdown), MAX_MESSAGE_LEN)
+}
+
+/// Numeric chat ids go out as numbers, `@channelname` as a string.
+fn chat_ref(chat_id: &str) -> Value {
+    match chat_id.trim().parse::<i64>() {
+        Ok(n) => json!(n),
+        Err(_) => json!(chat_id),
+    }
+}
+
+impl Channel for Telegram {
+    fn name(&self) -> &'static str {
+        "telegram"
+    }
+
+    fn poll(&self, cursor: Option<&str>) -> Result<Batch, ChannelError> {
+        let offset = cursor.and_then(|c| {
+            let parsed = c.trim().parse::<i64>().ok();
+            if parsed.is_none() {
+                picoclaw_core::warn!("telegram: ignoring unreadable cursor {c:?}");
+            }
+            parsed
+        });
+        let mut params = json!({
+            "timeout": self.poll_timeout.as_secs(),
+            "limit": 100,
+            // Edits would re-ask a question already answered, and channel
+            // posts are not conversations.
+            "allowed_updates": ["message"],
+        });
+        if let Some(offset) = offset {
+            params["offset"] = json!(offset);
+        }
+        let result = self.call("getUpdates", &params, Some(self.poll_timeout + POLL_GRACE))?;
+        let Value::Array(updates) = result else {
+            return Err(ChannelError::Retry {
+                reason: String::from("Telegram getUpdates: result is not an array"),
+                after: None,
+            });
+        };
+        let mut batch = Batch::default();
+        let mut highest: Option<i64> = None;
+        for update in &updates {
+            let Some(update_id) = update.get("update_id").and_then(Value::as_i64) else {
+                picoclaw_core::warn!("telegram: skipping an update without a numeric update_id");
+                continue;
+            };
+            highest = Some(highest.map_or(update_id, |h| h.max(update_id)));
+            match inbound::classify(update, update_id, &self.rules) {
+                Verdict::Accept(item) => batch.items.push(item),
+                Verdict::Ignore(why) => picoclaw_core::debug!("telegram: update {update_id}: {why}"),
+                Verdict::Unauthorized(user) => picoclaw_core::info!(
+                    "telegram: ignoring update {update_id} from user {user}, who is not in \
+                     channels.telegram.allow_from"
+                ),
+                Verdict::Malformed(why) => {
+                    picoclaw_core::warn!("telegram: skipping update {update_id}: {why}")
+                }
+            }
+        }
+        // Acknowledge everything seen, dropped updates included, and never
+        // move the cursor backwards.
+        batch.cursor = highest.map(|h| (h + 1).max(offset.unwrap_or(i64::MIN)).to_string());
+        Ok(batch)
+    }
+
+    fn render(&self, markdown: &str) -> Vec<String> {
+        render_markdown(markdown)
+    }
+
+    fn send(&self, chat_id: &str, chunk: &str, reply_to: Option<&str>) -> Result<(), ChannelError> {
+        let reply_to = reply_to.and_then(|r| r.trim().parse::<i64>().ok());
+        let failure = match self.send_message(chat_id, chunk, /*html*/ true, reply_to) {
+            Ok(()) => return Ok(()),
+            Err(f) => f,
+        };
+        match failure {
+            Failure::Api {
+                status: 400,
+                ref description,
+                ..
+            } if description.contains("can't parse entities") => {
+                picoclaw_core::warn!(
+                    "telegram: chat {chat_id}: HTML refused ({description}); resending as plain text"
+                );
+                self.send_message(chat_id, &html::to_plain(chunk), /*html*/ false, reply_to)
+                    .map_err(|f| to_channel_error("sendMessage", &self.api.api_base, f))
+            }
+            other => Err(to_channel_error("sendMessage", &self.api.api_base, other)),
+        }
+    }
+
+    fn typing(&self, chat_id: &str) -> Result<(), ChannelError> {
+        self.call(
+            "sendChatAction",
+            &json!({"chat_id": chat_ref(chat_id), "action": "typing"}),
+            None,
+        )
+        .map(drop)
+    }
+}
