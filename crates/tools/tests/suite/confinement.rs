@@ -247,3 +247,79 @@ fn nul_bytes_and_oversized_paths_are_refused_without_panicking() {
     );
     assert_eq!(Fixture::names(&f.ws), Vec::<String>::new());
 }
+
+/// Swaps two directory entries atomically (`renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &std::path::Path, b: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let a = std::ffi::CString::new(a.as_os_str().as_bytes()).unwrap();
+    let b = std::ffi::CString::new(b.as_os_str().as_bytes()).unwrap();
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[test]
+fn swapping_a_directory_for_an_outside_symlink_mid_call_never_escapes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    // `d` flips between a real directory and a symlink to `outside`, both
+    // holding `sub/`. A check-then-open implementation sometimes resolves
+    // `d/sub` inside and then opens it outside; the kernel's
+    // beneath-resolution must win every time.
+    let f = fixture_with_secret();
+    std::fs::create_dir_all(f.ws_path("d/sub")).unwrap();
+    std::fs::create_dir(f.outside.join("sub")).unwrap();
+    std::fs::write(f.outside.join("sub/secret"), SECRET).unwrap();
+    symlink(&f.outside, f.ws_path("swap")).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = Arc::clone(&stop);
+        let (d, swap) = (f.ws_path("d"), f.ws_path("swap"));
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) && exchange(&d, &swap).is_ok() {
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    // 2000 rounds: enough that the racy fallback resolver fails this test
+    // reliably on a 2-core machine.
+    for _ in 0..2000 {
+        let _ = f.call("write_file", json!({"path": "d/sub/f", "content": "pwned"}));
+        let _ = f.call(
+            "write_file",
+            json!({"path": "d/sub/new/f", "content": "pwned"}),
+        );
+        let read = f.call("read_file", json!({"path": "d/sub/secret"}));
+        assert!(!read.content.contains(SECRET), "{read:?}");
+        let listing = f.call("list_dir", json!({"path": "d/sub"}));
+        assert!(!listing.content.contains("secret"), "{listing:?}");
+        let edit = f.call(
+            "edit_file",
+            json!({"path": "d/sub/secret", "old_text": "outside", "new_text": "pwned"}),
+        );
+        assert!(edit.is_error, "{edit:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(swapper.join().unwrap() > 0, "the swapper never ran");
+    assert_eq!(Fixture::names(&f.outside), vec!["secret", "sub"]);
+    assert_eq!(Fixture::names(&f.outside.join("sub")), vec!["secret"]);
+    assert_eq!(
+        std::fs::read_to_string(f.outside.join("sub/secret")).unwrap(),
+        SECRET
+    );
+}
