@@ -6,7 +6,12 @@
 //! JSON arguments, dispatches by name and caps result sizes. Every file
 //! access is confined to `ToolContext::workspace` by the kernel's
 //! beneath-resolution (`openat2` with `RESOLVE_BENEATH`), so `..`, absolute
-//! paths outside and symlinks leading out are refused race-free.
+//! paths outside and symlinks leading out are refused race-free (kernels
+//! before 5.6 get a racy canonicalize-and-check fallback). Symlinks with
+//! absolute targets are refused even when they point back inside, writes
+//! never go through a symlink at the final name, and hard links are out of
+//! scope for path checks (writes replace the directory entry, so an outside
+//! inode linked in is never modified, but it can be read).
 //!
 //! It does not run commands and does not sandbox anything by itself: the
 //! `exec` tool and the Landlock/seccomp wall live with the sandbox crate.
