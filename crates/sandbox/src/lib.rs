@@ -1,1 +1,32 @@
-//! picoclaw-sandbox (in progress).
+//! Runs one tool command under the kernel's own confinement: Landlock
+//! (filesystem allow-list, TCP port rules, signal and abstract-socket
+//! scopes), seccomp (a deny list for escape hatches and the network),
+//! rlimits, a cleared environment, a private TMPDIR, a wall-clock timeout
+//! that kills the whole process group, and a bounded output capture.
+//!
+//! It does not use containers, namespaces (a later backend), cgroups or
+//! any external binary, and it does not decide *what* may run: the caller
+//! builds a [`Policy`]; [`explain`] prints what that policy means on this
+//! kernel and [`Capabilities::describe`] what each mode would do.
+//!
+//! Every [`Outcome`] carries an [`Enforcement`] label saying which layers
+//! actually held.
+
+mod child;
+mod enforce;
+mod error;
+mod explain;
+mod landlock;
+mod output;
+mod policy;
+mod probe;
+mod rules;
+mod run;
+mod seccomp;
+
+pub use enforce::Enforcement;
+pub use error::SandboxError;
+pub use explain::explain;
+pub use policy::{default_read_only_paths, etc_secrets, Limits, Mode, Policy};
+pub use probe::{probe, Capabilities};
+pub use run::{run, run_with, Cmd, Outcome, DRAIN_TIMEOUT};

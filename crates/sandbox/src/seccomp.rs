@@ -1,0 +1,319 @@
+//! The seccomp layer: a readable deny list (pure, unit-tested), compiled by
+//! seccompiler in the parent, installed by the child with one prctl each.
+//!
+//! Default-allow with an explicit deny list, not an allow list: tools are
+//! arbitrary programs (shells, compilers, interpreters) whose syscall sets
+//! we cannot enumerate on three architectures, and the filesystem wall is
+//! Landlock's job. seccomp here removes kernel attack surface and the
+//! escape hatches Landlock does not see (ptrace, namespaces, mounts, BPF,
+//! io_uring which bypasses syscall-level checks, the network).
+//!
+//! Syscall numbers come from `libc::SYS_*`, which are per target arch; the
+//! binary is built per arch, so the filter arch is fixed at compile time.
+
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
+};
+use std::collections::BTreeMap;
+
+#[cfg(target_arch = "x86_64")]
+const ARCH: TargetArch = TargetArch::x86_64;
+#[cfg(target_arch = "aarch64")]
+const ARCH: TargetArch = TargetArch::aarch64;
+#[cfg(target_arch = "riscv64")]
+const ARCH: TargetArch = TargetArch::riscv64;
+
+/// When a listed syscall is refused with EPERM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum When {
+    Always,
+    /// Any of these bits set in the (32-bit) argument.
+    AnyBit(u8, &'static [u64]),
+    /// The argument is none of these values.
+    NotIn(u8, &'static [u64]),
+    /// `arg & mask` equals one of these values.
+    MaskedIn(u8, u64, &'static [u64]),
+    /// The argument equals one of these values.
+    In(u8, &'static [u64]),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Deny {
+    pub name: &'static str,
+    pub nr: i64,
+    pub when: When,
+}
+
+const NS_FLAGS: &[u64] = &[
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+];
+/// Socket types other than SOCK_STREAM (the low 4 bits of `type`). An
+/// unconnected datagram unix socket could `sendto` any pathname socket on
+/// the host, and Landlock does not govern pathname unix sockets.
+const NON_STREAM: &[u64] = &[
+    libc::SOCK_DGRAM as u64,
+    libc::SOCK_RAW as u64,
+    libc::SOCK_RDM as u64,
+    libc::SOCK_SEQPACKET as u64,
+    10, // SOCK_PACKET (obsolete, but still accepted by the kernel)
+];
+const UNIX_ONLY: &[u64] = &[libc::AF_UNIX as u64];
+const INET_ONLY: &[u64] = &[libc::AF_INET as u64, libc::AF_INET6 as u64];
+const TTY_INJECT: &[u64] = &[libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
+
+macro_rules! deny {
+    ($name:ident) => {
+        deny!($name, When::Always)
+    };
+    ($name:ident, $when:expr) => {
+        Deny {
+            name: stringify!($name),
+            nr: sys::$name,
+            when: $when,
+        }
+    };
+}
+
+/// `libc::SYS_<name>` under the bare name, so the list reads like a table.
+#[allow(non_upper_case_globals)]
+mod sys {
+    pub use libc::{
+        SYS_accept as accept, SYS_accept4 as accept4, SYS_acct as acct, SYS_add_key as add_key,
+        SYS_adjtimex as adjtimex, SYS_bind as bind, SYS_bpf as bpf, SYS_chroot as chroot,
+        SYS_clock_adjtime as clock_adjtime, SYS_clock_settime as clock_settime, SYS_clone as clone,
+        SYS_connect as connect, SYS_delete_module as delete_module,
+        SYS_fanotify_init as fanotify_init, SYS_finit_module as finit_module,
+        SYS_fsconfig as fsconfig, SYS_fsmount as fsmount, SYS_fsopen as fsopen,
+        SYS_fspick as fspick, SYS_init_module as init_module, SYS_io_uring_enter as io_uring_enter,
+        SYS_io_uring_register as io_uring_register, SYS_io_uring_setup as io_uring_setup,
+        SYS_ioctl as ioctl, SYS_kexec_file_load as kexec_file_load, SYS_kexec_load as kexec_load,
+        SYS_keyctl as keyctl, SYS_listen as listen, SYS_mount as mount,
+        SYS_mount_setattr as mount_setattr, SYS_move_mount as move_mount,
+        SYS_open_by_handle_at as open_by_handle_at, SYS_open_tree as open_tree,
+        SYS_perf_event_open as perf_event_open, SYS_pivot_root as pivot_root,
+        SYS_process_vm_readv as process_vm_readv, SYS_process_vm_writev as process_vm_writev,
+        SYS_ptrace as ptrace, SYS_quotactl as quotactl, SYS_reboot as reboot,
+        SYS_request_key as request_key, SYS_setdomainname as setdomainname,
+        SYS_sethostname as sethostname, SYS_setns as setns, SYS_settimeofday as settimeofday,
+        SYS_socket as socket, SYS_socketpair as socketpair, SYS_swapoff as swapoff,
+        SYS_swapon as swapon, SYS_syslog as syslog, SYS_umount2 as umount2, SYS_unshare as unshare,
+        SYS_userfaultfd as userfaultfd,
+    };
+}
+
+/// The deny list for a policy with (`net`) or without network.
+pub(crate) fn deny_list(net: bool) -> Vec<Deny> {
+    let mut list = vec![
+        deny!(ptrace),
+        deny!(process_vm_readv),
+        deny!(process_vm_writev),
+        deny!(io_uring_setup),
+        deny!(io_uring_enter),
+        deny!(io_uring_register),
+        deny!(keyctl),
+        deny!(add_key),
+        deny!(request_key),
+        deny!(bpf),
+        deny!(perf_event_open),
+        deny!(userfaultfd),
+        deny!(unshare),
+        deny!(setns),
+        deny!(clone, When::AnyBit(0, NS_FLAGS)),
+        deny!(mount),
+        deny!(umount2),
+        deny!(pivot_root),
+        deny!(chroot),
+        deny!(fsopen),
+        deny!(fsconfig),
+        deny!(fsmount),
+        deny!(fspick),
+        deny!(move_mount),
+        deny!(open_tree),
+        deny!(mount_setattr),
+        // Opens by file handle, around every path-based check.
+        deny!(open_by_handle_at),
+        deny!(kexec_load),
+        deny!(kexec_file_load),
+        deny!(init_module),
+        deny!(finit_module),
+        deny!(delete_module),
+        deny!(reboot),
+        deny!(swapon),
+        deny!(swapoff),
+        deny!(acct),
+        deny!(syslog),
+        deny!(quotactl),
+        deny!(settimeofday),
+        deny!(clock_settime),
+        deny!(clock_adjtime),
+        deny!(adjtimex),
+        deny!(sethostname),
+        deny!(setdomainname),
+        deny!(fanotify_init),
+        deny!(ioctl, When::In(1, TTY_INJECT)),
+        deny!(socketpair, When::MaskedIn(1, 0xf, NON_STREAM)),
+    ];
+    if net {
+        // connect() must work for TCP, and seccomp cannot see the address
+        // family behind connect's pointer, so unix sockets go entirely:
+        // otherwise connect() could reach any pathname socket on the host.
+        list.push(deny!(socket, When::NotIn(0, INET_ONLY)));
+    } else {
+        list.push(deny!(socket, When::NotIn(0, UNIX_ONLY)));
+        list.push(deny!(socket, When::MaskedIn(1, 0xf, NON_STREAM)));
+        list.push(deny!(connect));
+        list.push(deny!(bind));
+        list.push(deny!(listen));
+        list.push(deny!(accept));
+        list.push(deny!(accept4));
+    }
+    list
+}
+
+fn cond(
+    arg: u8,
+    op: SeccompCmpOp,
+    value: u64,
+) -> Result<SeccompCondition, seccompiler::BackendError> {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
+}
+
+fn rules_for(when: &When) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    Ok(match when {
+        // An empty rule chain matches the syscall unconditionally.
+        When::Always => Vec::new(),
+        When::AnyBit(arg, bits) => bits
+            .iter()
+            .map(|b| SeccompRule::new(vec![cond(*arg, SeccompCmpOp::MaskedEq(*b), *b)?]))
+            .collect::<Result<_, _>>()?,
+        When::NotIn(arg, values) => vec![SeccompRule::new(
+            values
+                .iter()
+                .map(|v| cond(*arg, SeccompCmpOp::Ne, *v))
+                .collect::<Result<_, _>>()?,
+        )?],
+        When::MaskedIn(arg, mask, values) => values
+            .iter()
+            .map(|v| SeccompRule::new(vec![cond(*arg, SeccompCmpOp::MaskedEq(*mask), *v)?]))
+            .collect::<Result<_, _>>()?,
+        When::In(arg, values) => values
+            .iter()
+            .map(|v| SeccompRule::new(vec![cond(*arg, SeccompCmpOp::Eq, *v)?]))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// The compiled programs, installed in order by the child.
+pub(crate) struct Filters {
+    pub main: BpfProgram,
+    pub prelude: BpfProgram,
+}
+
+pub(crate) fn compile(net: bool) -> Result<Filters, seccompiler::BackendError> {
+    // Entries for one syscall OR together; `None` marks an unconditional
+    // deny, which wins over any conditions.
+    let mut merged: BTreeMap<i64, Option<Vec<SeccompRule>>> = BTreeMap::new();
+    for d in deny_list(net) {
+        let rules = rules_for(&d.when)?;
+        let entry = merged.entry(d.nr).or_insert_with(|| Some(Vec::new()));
+        match (entry.as_mut(), d.when == When::Always) {
+            (_, true) => *entry = None,
+            (Some(existing), false) => existing.extend(rules),
+            (None, false) => {}
+        }
+    }
+    let map = merged
+        .into_iter()
+        .map(|(nr, rules)| (nr, rules.unwrap_or_default()))
+        .collect();
+    let filter = SeccompFilter::new(
+        map,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        ARCH,
+    )?;
+    Ok(Filters {
+        main: filter.try_into()?,
+        prelude: prelude(),
+    })
+}
+
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x15;
+const BPF_JGE_K: u16 = 0x35;
+const BPF_RET_K: u16 = 0x06;
+const ARCH_OFFSET: u32 = 4;
+const NR_OFFSET: u32 = 0;
+
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// Hand-written because seccompiler has one match action per filter:
+/// clone3 gets ENOSYS (its flags sit behind a pointer, and glibc falls back
+/// to clone, whose flags we can filter); on x86_64 the x32 syscall numbers
+/// (bit 30) are refused, since they share the arch value and would slip
+/// past every rule keyed on a 64-bit number.
+fn prelude() -> BpfProgram {
+    let audit_arch = match ARCH {
+        TargetArch::x86_64 => 62 | 0x8000_0000 | 0x4000_0000,
+        TargetArch::aarch64 => 183 | 0x8000_0000 | 0x4000_0000,
+        TargetArch::riscv64 => 243 | 0x8000_0000 | 0x4000_0000,
+    };
+    let errno = |e: i32| stmt(BPF_RET_K, libc::SECCOMP_RET_ERRNO | (e as u32 & 0xffff));
+    vec![
+        stmt(BPF_LD_W_ABS, ARCH_OFFSET),
+        jump(BPF_JEQ_K, audit_arch, 1, 0),
+        stmt(BPF_RET_K, libc::SECCOMP_RET_KILL_PROCESS),
+        stmt(BPF_LD_W_ABS, NR_OFFSET),
+        jump(BPF_JEQ_K, libc::SYS_clone3 as u32, 0, 1),
+        errno(libc::ENOSYS),
+        jump(BPF_JGE_K, 0x4000_0000, 0, 1),
+        errno(libc::EPERM),
+        stmt(BPF_RET_K, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+/// Child side: installs one program. Async-signal-safe; returns 0 or errno.
+pub(crate) fn install(prog: &[sock_filter]) -> i32 {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: seccompiler's sock_filter is repr(C) with libc's layout; the
+    // kernel copies the program before returning.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc == 0 {
+        0
+    } else {
+        crate::landlock::errno()
+    }
+}
+
+/// `prctl(PR_GET_SECCOMP)` fails with EINVAL on kernels built without it.
+pub(crate) fn available() -> bool {
+    // SAFETY: query-only prctl.
+    unsafe { libc::prctl(libc::PR_GET_SECCOMP) >= 0 }
+}
