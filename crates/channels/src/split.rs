@@ -21,7 +21,8 @@ pub(crate) fn find_break(text: &[char], start: usize, max_end: usize) -> (usize,
     // The break character may sit exactly at `max_end`: the chunk then ends
     // right before it.
     let candidates = || (lowest..=max_end).rev();
-    if let Some(p) = candidates().find(|&p| text[p] == '\n' && p > start + 1 && text[p - 1] == '\n') {
+    if let Some(p) = candidates().find(|&p| text[p] == '\n' && p > start + 1 && text[p - 1] == '\n')
+    {
         return (p - 1, p + 1);
     }
     if let Some(p) = candidates().find(|&p| text[p] == '\n') {

@@ -126,7 +126,8 @@ pub(crate) fn parse_envelope(resp: &Response) -> Result<Value, Failure> {
 }
 
 /// The doctor hint every fatal token error ends with.
-const HINT: &str = "Check channels.telegram.token and channels.telegram.api_base; run `picoclaw doctor`.";
+const HINT: &str =
+    "Check channels.telegram.token and channels.telegram.api_base; run `picoclaw doctor`.";
 
 /// Classifies a failed call. `api_base` is shown in fatal messages (it
 /// holds no secret); the result is scrubbed of registered secrets because
@@ -277,11 +278,17 @@ mod tests {
         let body = r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#;
         match classify(403, body, "sendMessage") {
             ChannelError::Rejected { status, message } => {
-                assert_eq!((status, message.as_str()), (403, "Forbidden: bot was blocked by the user"));
+                assert_eq!(
+                    (status, message.as_str()),
+                    (403, "Forbidden: bot was blocked by the user")
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(classify(403, body, "getUpdates"), ChannelError::Retry { .. }));
+        assert!(matches!(
+            classify(403, body, "getUpdates"),
+            ChannelError::Retry { .. }
+        ));
     }
 
     #[test]

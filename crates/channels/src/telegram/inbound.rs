@@ -50,10 +50,7 @@ impl AllowList {
     pub(crate) fn allows(&self, id: i64, username: Option<&str>) -> bool {
         self.everyone
             || self.ids.contains(&id)
-            || username.is_some_and(|u| {
-                let u = u.to_ascii_lowercase();
-                self.usernames.iter().any(|a| *a == u)
-            })
+            || username.is_some_and(|u| self.usernames.contains(&u.to_ascii_lowercase()))
     }
 }
 
@@ -149,7 +146,7 @@ pub(crate) fn classify(update: &Value, update_id: i64, rules: &Rules) -> Verdict
             addressed = true;
             t
         }
-        Command::NotACommand => text.to_owned(),
+        Command::Plain => text.to_owned(),
     };
     if let Some(t) = strip_mention(&text, &rules.bot.username) {
         addressed = true;
@@ -220,7 +217,7 @@ fn display_name(from: &Value, id: i64) -> String {
 }
 
 enum Command {
-    NotACommand,
+    Plain,
     /// `/cmd@thisbot args` → `/cmd args`.
     ForUs(String),
     ForOtherBot,
@@ -228,16 +225,16 @@ enum Command {
 
 fn normalize_command(text: &str, bot: &str) -> Command {
     let Some(rest) = text.strip_prefix('/') else {
-        return Command::NotACommand;
+        return Command::Plain;
     };
     let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
     let (word, tail) = rest.split_at(word_end);
     let Some((cmd, target)) = word.split_once('@') else {
-        return Command::NotACommand;
+        return Command::Plain;
     };
     let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid(cmd) || !valid(target) {
-        return Command::NotACommand;
+        return Command::Plain;
     }
     if target.eq_ignore_ascii_case(bot) {
         Command::ForUs(format!("/{cmd}{tail}"))
@@ -267,7 +264,10 @@ fn strip_mention(text: &str, bot: &str) -> Option<String> {
     while let Some(pos) = lower[from..].find(&needle) {
         let start = from + pos;
         let end = start + needle.len();
-        let before_ok = text[..start].chars().next_back().is_none_or(|c| !is_word(c));
+        let before_ok = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_word(c));
         let after_ok = text[end..].chars().next().is_none_or(|c| !is_word(c));
         if before_ok && after_ok {
             out.push_str(&text[last..start]);
@@ -291,7 +291,8 @@ fn strip_trigger(text: &str, trigger: &str) -> Option<String> {
     }
     let rest = &t[trigger.len()..];
     // "!bot" must not match "!botany".
-    if trigger.chars().next_back().is_some_and(is_word) && rest.chars().next().is_some_and(is_word) {
+    if trigger.chars().next_back().is_some_and(is_word) && rest.chars().next().is_some_and(is_word)
+    {
         return None;
     }
     Some(tidy(rest))
@@ -318,10 +319,7 @@ fn tidy(s: &str) -> String {
             }
         }
     }
-    out.trim()
-        .trim_start_matches([',', ':'])
-        .trim()
-        .to_owned()
+    out.trim().trim_start_matches([',', ':']).trim().to_owned()
 }
 
 #[cfg(test)]

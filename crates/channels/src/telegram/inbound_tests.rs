@@ -1,1 +1,224 @@
 use super::*;
+use serde_json::json;
+
+fn rules() -> Rules {
+    Rules {
+        bot: BotUser {
+            id: 999,
+            username: String::from("PicoBot"),
+        },
+        allow: AllowList::new(&[String::from("42"), String::from("@Alice")]),
+        group_trigger: Some(String::from("!bot")),
+    }
+}
+
+fn private(from: i64, username: &str, text: &str) -> Value {
+    json!({"update_id": 10, "message": {
+        "message_id": 5, "date": 0,
+        "chat": {"id": from, "type": "private"},
+        "from": {"id": from, "is_bot": false, "first_name": "Al", "username": username},
+        "text": text}})
+}
+
+fn group(from: i64, text: &str) -> Value {
+    json!({"update_id": 11, "message": {
+        "message_id": 6, "date": 0,
+        "chat": {"id": -100123, "type": "supergroup", "title": "G"},
+        "from": {"id": from, "is_bot": false, "first_name": "Bo"},
+        "text": text}})
+}
+
+fn text_of(v: Verdict) -> String {
+    match v {
+        Verdict::Accept(Inbound {
+            kind: InboundKind::Text(t),
+            ..
+        }) => t,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn allowed_direct_message_becomes_an_inbound() {
+    let v = classify(&private(42, "al", "hello"), 10, &rules());
+    assert_eq!(
+        v,
+        Verdict::Accept(Inbound {
+            channel: String::from("telegram"),
+            event_id: String::from("10"),
+            chat_id: String::from("42"),
+            chat_kind: ChatKind::Direct,
+            sender: Sender {
+                id: String::from("42"),
+                username: Some(String::from("al")),
+                display: String::from("Al"),
+            },
+            message_id: Some(String::from("5")),
+            kind: InboundKind::Text(String::from("hello")),
+        })
+    );
+}
+
+#[test]
+fn usernames_match_case_insensitively_and_others_are_unauthorized() {
+    assert!(matches!(
+        classify(&private(7, "ALICE", "hi"), 1, &rules()),
+        Verdict::Accept(_)
+    ));
+    assert_eq!(
+        classify(&private(8, "mallory", "hi"), 1, &rules()),
+        Verdict::Unauthorized(8)
+    );
+}
+
+#[test]
+fn empty_allow_list_admits_nobody_and_star_admits_everyone() {
+    let mut r = rules();
+    r.allow = AllowList::new(&[]);
+    assert!(r.allow.is_empty());
+    assert_eq!(
+        classify(&private(42, "al", "hi"), 1, &r),
+        Verdict::Unauthorized(42)
+    );
+    r.allow = AllowList::new(&[String::from("*")]);
+    assert!(matches!(
+        classify(&private(5, "x", "hi"), 1, &r),
+        Verdict::Accept(_)
+    ));
+}
+
+#[test]
+fn group_message_needs_a_mention_reply_or_trigger() {
+    let r = rules();
+    assert_eq!(
+        classify(&group(42, "just chatting"), 1, &r),
+        Verdict::Ignore("group message not addressed to the bot")
+    );
+    assert_eq!(
+        text_of(classify(&group(42, "@picobot, what time is it?"), 1, &r)),
+        "what time is it?"
+    );
+    assert_eq!(
+        text_of(classify(&group(42, "hey @PicoBot what"), 1, &r)),
+        "hey what"
+    );
+    assert_eq!(
+        text_of(classify(&group(42, "!bot status please"), 1, &r)),
+        "status please"
+    );
+    assert_eq!(
+        classify(&group(42, "!botany is fun"), 1, &r),
+        Verdict::Ignore("group message not addressed to the bot")
+    );
+    assert_eq!(
+        classify(&group(42, "mail me@picobot.org"), 1, &r),
+        Verdict::Ignore("group message not addressed to the bot")
+    );
+    let mut reply = group(42, "and then?");
+    reply["message"]["reply_to_message"] =
+        json!({"message_id": 3, "from": {"id": 999, "is_bot": true}});
+    assert_eq!(text_of(classify(&reply, 1, &r)), "and then?");
+    let mut reply_other = group(42, "and then?");
+    reply_other["message"]["reply_to_message"] = json!({"message_id": 3, "from": {"id": 5}});
+    assert!(matches!(classify(&reply_other, 1, &r), Verdict::Ignore(_)));
+}
+
+#[test]
+fn addressed_group_message_from_a_stranger_is_unauthorized() {
+    assert_eq!(
+        classify(&group(77, "@PicoBot hi"), 1, &rules()),
+        Verdict::Unauthorized(77)
+    );
+}
+
+#[test]
+fn commands_addressed_to_this_bot_are_normalised_and_others_ignored() {
+    let r = rules();
+    assert_eq!(text_of(classify(&group(42, "/new@PicoBot"), 1, &r)), "/new");
+    assert_eq!(
+        text_of(classify(&private(42, "a", "/help@picobot me"), 1, &r)),
+        "/help me"
+    );
+    assert_eq!(
+        text_of(classify(&private(42, "a", "/status"), 1, &r)),
+        "/status"
+    );
+    assert_eq!(
+        classify(&group(42, "/new@OtherBot"), 1, &r),
+        Verdict::Ignore("command for another bot")
+    );
+}
+
+#[test]
+fn a_bare_mention_reaches_the_agent_unchanged() {
+    assert_eq!(
+        text_of(classify(&group(42, "@PicoBot"), 1, &rules())),
+        "@PicoBot"
+    );
+}
+
+#[test]
+fn media_is_unsupported_only_when_it_would_be_accepted() {
+    let mut photo = private(42, "a", "");
+    let m = photo["message"].as_object_mut().unwrap();
+    m.remove("text");
+    m.insert(
+        "photo".into(),
+        json!([{"file_id": "x", "width": 1, "height": 1}]),
+    );
+    m.insert("caption".into(), json!("look"));
+    match classify(&photo, 1, &rules()) {
+        Verdict::Accept(i) => assert_eq!(i.kind, InboundKind::Unsupported(String::from("photo"))),
+        other => panic!("{other:?}"),
+    }
+    let mut voice = group(42, "");
+    let m = voice["message"].as_object_mut().unwrap();
+    m.remove("text");
+    m.insert("voice".into(), json!({"file_id": "v", "duration": 1}));
+    assert!(matches!(classify(&voice, 1, &rules()), Verdict::Ignore(_)));
+    let mut gif = private(42, "a", "");
+    let m = gif["message"].as_object_mut().unwrap();
+    m.remove("text");
+    m.insert("animation".into(), json!({"file_id": "g"}));
+    m.insert("document".into(), json!({"file_id": "g"}));
+    match classify(&gif, 1, &rules()) {
+        Verdict::Accept(i) => {
+            assert_eq!(i.kind, InboundKind::Unsupported(String::from("animation")))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bots_channel_posts_and_service_messages_are_ignored() {
+    let mut bot = private(42, "a", "hi");
+    bot["message"]["from"]["is_bot"] = json!(true);
+    assert_eq!(
+        classify(&bot, 1, &rules()),
+        Verdict::Ignore("sent by a bot")
+    );
+    let post = json!({"update_id": 1, "channel_post": {"message_id": 1, "chat": {"id": -1, "type": "channel"}}});
+    assert!(matches!(classify(&post, 1, &rules()), Verdict::Ignore(_)));
+    let mut joined = group(42, "");
+    joined["message"].as_object_mut().unwrap().remove("text");
+    joined["message"]["new_chat_members"] = json!([{"id": 1}]);
+    assert_eq!(
+        classify(&joined, 1, &rules()),
+        Verdict::Ignore("service or empty message")
+    );
+}
+
+#[test]
+fn unexpected_shapes_are_malformed_not_panics() {
+    for bad in [
+        json!({"update_id": 1, "message": "text"}),
+        json!({"update_id": 1, "message": {"chat": {"id": "x", "type": "private"}}}),
+        json!({"update_id": 1, "message": {"chat": {"id": 1, "type": "private"}, "from": {"id": null}}}),
+        json!({"update_id": 1, "message": {"chat": {"id": 1, "type": "private"}, "from": {"id": 42}, "text": "x"}}),
+    ] {
+        assert!(
+            matches!(classify(&bad, 1, &rules()), Verdict::Malformed(_)),
+            "{bad}"
+        );
+    }
+}

@@ -134,7 +134,10 @@ fn code_block(out: &mut Out, body: &str, lang: Option<String>) {
     let attrs = lang
         .map(|l| format!(" class=\"language-{l}\""))
         .unwrap_or_default();
-    out.open(Tag { name: "code", attrs });
+    out.open(Tag {
+        name: "code",
+        attrs,
+    });
     out.text(body);
     out.close();
     out.close();
@@ -277,7 +280,14 @@ fn inline(out: &mut Out, s: &[char], ctx: Ctx) {
                             out.open(Tag::plain(t));
                         }
                         let width = if c == '~' { 2 } else { n };
-                        inline(out, &s[i + width..inner_end], Ctx { formatted: true, ..ctx });
+                        inline(
+                            out,
+                            &s[i + width..inner_end],
+                            Ctx {
+                                formatted: true,
+                                ..ctx
+                            },
+                        );
                         for _ in tags {
                             out.close();
                         }
@@ -301,7 +311,14 @@ fn inline(out: &mut Out, s: &[char], ctx: Ctx) {
                     if label.iter().all(|c| c.is_whitespace()) {
                         out.text(&href);
                     } else {
-                        inline(out, label, Ctx { formatted: true, in_link: true });
+                        inline(
+                            out,
+                            label,
+                            Ctx {
+                                formatted: true,
+                                in_link: true,
+                            },
+                        );
                     }
                     out.close();
                     i = next;

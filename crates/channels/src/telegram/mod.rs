@@ -153,7 +153,12 @@ impl Telegram {
         self.rules.bot.id
     }
 
-    fn call(&self, method: &str, params: &Value, timeout: Option<Duration>) -> Result<Value, ChannelError> {
+    fn call(
+        &self,
+        method: &str,
+        params: &Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value, ChannelError> {
         self.api
             .call(method, params, timeout)
             .map_err(|f| to_channel_error(method, &self.api.api_base, f))
@@ -176,7 +181,8 @@ impl Telegram {
         }
         if let Some(id) = reply_to {
             // If the user deleted their message, answer anyway.
-            params["reply_parameters"] = json!({"message_id": id, "allow_sending_without_reply": true});
+            params["reply_parameters"] =
+                json!({"message_id": id, "allow_sending_without_reply": true});
         }
         self.api.call("sendMessage", &params, None).map(drop)
     }
@@ -236,7 +242,9 @@ impl Channel for Telegram {
             highest = Some(highest.map_or(update_id, |h| h.max(update_id)));
             match inbound::classify(update, update_id, &self.rules) {
                 Verdict::Accept(item) => batch.items.push(item),
-                Verdict::Ignore(why) => picoclaw_core::debug!("telegram: update {update_id}: {why}"),
+                Verdict::Ignore(why) => {
+                    picoclaw_core::debug!("telegram: update {update_id}: {why}")
+                }
                 Verdict::Unauthorized(user) => picoclaw_core::info!(
                     "telegram: ignoring update {update_id} from user {user}, who is not in \
                      channels.telegram.allow_from"
@@ -271,8 +279,13 @@ impl Channel for Telegram {
                 picoclaw_core::warn!(
                     "telegram: chat {chat_id}: HTML refused ({description}); resending as plain text"
                 );
-                self.send_message(chat_id, &html::to_plain(chunk), /*html*/ false, reply_to)
-                    .map_err(|f| to_channel_error("sendMessage", &self.api.api_base, f))
+                self.send_message(
+                    chat_id,
+                    &html::to_plain(chunk),
+                    /*html*/ false,
+                    reply_to,
+                )
+                .map_err(|f| to_channel_error("sendMessage", &self.api.api_base, f))
             }
             other => Err(to_channel_error("sendMessage", &self.api.api_base, other)),
         }
