@@ -6,4 +6,5 @@
 //! non-loopback address.
 
 pub mod http;
+pub mod fake_telegram;
 pub mod fake_llm;
