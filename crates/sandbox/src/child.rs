@@ -36,8 +36,8 @@ pub(crate) fn step_name(step: u8) -> &'static str {
 }
 
 pub(crate) struct ChildSetup {
-    /// `(RLIMIT_*, value)`, soft = hard = value.
-    pub rlimits: [(libc::c_int, u64); 6],
+    /// `(RLIMIT_*, soft, hard)`.
+    pub rlimits: [(libc::c_int, u64, u64); 6],
     /// Upper bound for the fcntl fallback when close_range is missing.
     pub max_fd: libc::c_int,
     pub ids: Option<(u32, u32)>,
@@ -77,10 +77,10 @@ impl ChildSetup {
             if libc::setsid() < 0 {
                 return Err(self.fail(STEP_SETSID, err()));
             }
-            for (resource, value) in self.rlimits {
+            for (resource, soft, hard) in self.rlimits {
                 let lim = libc::rlimit64 {
-                    rlim_cur: value,
-                    rlim_max: value,
+                    rlim_cur: soft,
+                    rlim_max: hard,
                 };
                 let rc = libc::syscall(
                     libc::SYS_prlimit64,

@@ -75,8 +75,10 @@ pub(crate) fn fs_rules(
         .collect();
     // /proc is readable so tools can see themselves (/proc/self/*, cpuinfo,
     // meminfo). Other processes' environ, mem and exe links are guarded
-    // by the ptrace access check, which Landlock restricts to the
-    // sandbox's own descendants, and by the uid switch.
+    // by the ptrace access check: DAC when the tool runs as another uid,
+    // Landlock's ptrace restriction when it shares picoclaw's uid. A root
+    // tool keeps CAP_SYS_PTRACE and reads environ regardless (observed on
+    // 6.18), one more reason enforce refuses root tools.
     roots.push((PathBuf::from("/proc"), Access::ReadOnly));
     roots.extend(
         DEV_READ

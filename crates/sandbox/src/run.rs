@@ -223,7 +223,7 @@ pub fn run_with(
     Ok(outcome)
 }
 
-fn rlimits(l: &Limits, is_root: bool) -> [(libc::c_int, u64); 6] {
+fn rlimits(l: &Limits, is_root: bool) -> [(libc::c_int, u64, u64); 6] {
     let want = [
         (libc::RLIMIT_CORE as libc::c_int, 0),
         (libc::RLIMIT_CPU as libc::c_int, l.cpu_secs),
@@ -232,13 +232,17 @@ fn rlimits(l: &Limits, is_root: bool) -> [(libc::c_int, u64); 6] {
         (libc::RLIMIT_NOFILE as libc::c_int, l.open_files),
         (libc::RLIMIT_NPROC as libc::c_int, l.processes),
     ];
-    // Without privilege a hard limit can only go down.
     want.map(|(res, v)| {
-        if is_root {
-            (res, v)
+        // CPU: SIGXCPU at the soft limit says why; SIGKILL a second later
+        // if the program ignores it.
+        let hard = if res == libc::RLIMIT_CPU as libc::c_int {
+            v.saturating_add(1)
         } else {
-            (res, v.min(hard_limit(res)))
-        }
+            v
+        };
+        // Without privilege a hard limit can only go down.
+        let cap = if is_root { u64::MAX } else { hard_limit(res) };
+        (res, v.min(cap), hard.min(cap))
     })
 }
 

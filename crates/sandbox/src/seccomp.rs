@@ -66,6 +66,8 @@ const NON_STREAM: &[u64] = &[
 ];
 const UNIX_ONLY: &[u64] = &[libc::AF_UNIX as u64];
 const INET_ONLY: &[u64] = &[libc::AF_INET as u64, libc::AF_INET6 as u64];
+// The ioctl request type differs between glibc and musl.
+#[allow(clippy::unnecessary_cast)]
 const TTY_INJECT: &[u64] = &[libc::TIOCSTI as u64, libc::TIOCLINUX as u64];
 
 macro_rules! deny {

@@ -123,7 +123,7 @@ fn main() {
             "tcp" => {
                 let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
                 if fd < 0 {
-                    return report(-1, " socket");
+                    return println!("err {} socket", errname(errno()));
                 }
                 let a = sockaddr_in(num(1) as u16);
                 let rc = libc::connect(
@@ -139,7 +139,7 @@ fn main() {
             "udp" => {
                 let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
                 if fd < 0 {
-                    return report(-1, " socket");
+                    return println!("err {} socket", errname(errno()));
                 }
                 let a = sockaddr_in(num(1) as u16);
                 let rc = libc::sendto(
@@ -161,7 +161,7 @@ fn main() {
                 };
                 let fd = libc::socket(libc::AF_UNIX, ty, 0);
                 if fd < 0 {
-                    return report(-1, " socket");
+                    return println!("err {} socket", errname(errno()));
                 }
                 let mut path = arg(1).into_bytes();
                 if arg(0) == "unix-abstract" {
@@ -310,12 +310,13 @@ fn main() {
             "detach" => {
                 // The `setsid sleep 999 &` escape: a child in its own
                 // session keeps stdout open while the leader exits.
-                if libc::fork() == 0 {
+                let pid = libc::fork();
+                if pid == 0 {
                     libc::setsid();
                     libc::sleep(999);
                     libc::_exit(0);
                 }
-                println!("detached");
+                println!("detached {pid}");
             }
             "yes" => {
                 let line = b"y\n".repeat(4096);

@@ -1,0 +1,6 @@
+mod fs;
+mod limits;
+mod net;
+mod positive;
+mod procs;
+mod util;

@@ -1,0 +1,120 @@
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use picoclaw_core::Cancel;
+use picoclaw_sandbox::{run, run_with, Capabilities, Cmd, Mode, Outcome, Policy};
+
+pub const NOBODY: (u32, u32) = (65534, 65534);
+
+/// A scratch tree: `ws` (the workspace, owned by the tool uid), `outside`
+/// (world-writable, so only the sandbox stands between a tool and it),
+/// `home` (a fake `$HOME` with `.ssh`), `tmp` (the tmp root).
+pub struct Env {
+    pub root: PathBuf,
+    pub ws: PathBuf,
+    pub outside: PathBuf,
+    pub home: PathBuf,
+    pub probe: String,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn mode(p: &Path, m: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let root = std::env::temp_dir().join(format!(
+            "picoclaw-sbx-test-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        let ws = root.join("ws");
+        let outside = root.join("outside");
+        let home = root.join("home");
+        for d in [&root, &ws, &outside, &home, &home.join(".ssh")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        mode(&root, 0o711);
+        mode(&outside, 0o777);
+        mode(&home, 0o777);
+        mode(&home.join(".ssh"), 0o777);
+        std::os::unix::fs::chown(&ws, Some(NOBODY.0), Some(NOBODY.1)).unwrap();
+        let probe = ws.join("sandbox-probe");
+        std::fs::copy(env!("CARGO_BIN_EXE_sandbox-probe"), &probe).unwrap();
+        mode(&probe, 0o755);
+        Env {
+            root: root.canonicalize().unwrap(),
+            ws: ws.canonicalize().unwrap(),
+            outside: outside.canonicalize().unwrap(),
+            home: home.canonicalize().unwrap(),
+            probe: probe.canonicalize().unwrap().display().to_string(),
+        }
+    }
+
+    /// A world-writable file outside the workspace with known content.
+    pub fn outside_file(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.outside.join(name);
+        std::fs::write(&p, content).unwrap();
+        mode(&p, 0o666);
+        p
+    }
+
+    /// The configured shape: enforce, tools as `nobody`.
+    pub fn policy(&self) -> Policy {
+        let mut p = Policy::new(&self.ws);
+        p.run_as = Some(NOBODY);
+        p.tmp_root = self.root.join("tmp");
+        p.limits.timeout = Duration::from_secs(20);
+        p
+    }
+
+    /// Tools stay root: every kernel layer has to hold on its own, with
+    /// no help from DAC. Best effort, since enforce refuses root tools.
+    pub fn root_policy(&self) -> Policy {
+        let mut p = self.policy();
+        p.mode = Mode::BestEffort;
+        p.run_as = None;
+        p
+    }
+
+    pub fn probe(&self, policy: &Policy, args: &[&str]) -> Outcome {
+        let mut argv = vec![self.probe.clone()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        run(policy, Cmd::Argv(&argv), None, &Cancel::new()).unwrap()
+    }
+
+    pub fn probe_with(&self, policy: &Policy, caps: &Capabilities, args: &[&str]) -> Outcome {
+        let mut argv = vec![self.probe.clone()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        run_with(policy, caps, Cmd::Argv(&argv), None, &Cancel::new()).unwrap()
+    }
+
+    /// The same probe without any sandbox, as root: the control that shows
+    /// a denial comes from the sandbox and not from the setup.
+    pub fn unsandboxed(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new(&self.probe)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn both(&self) -> [(&'static str, Policy); 2] {
+        [("nobody", self.policy()), ("root", self.root_policy())]
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+pub fn s(p: &Path) -> String {
+    p.display().to_string()
+}
