@@ -173,3 +173,63 @@ pub(crate) fn decide(policy: &Policy, caps: &Capabilities) -> Result<Decision, S
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(abi: Option<u32>, root: bool) -> Capabilities {
+        Capabilities {
+            landlock_abi: abi,
+            seccomp: true,
+            no_new_privs: true,
+            uid: if root { 0 } else { 1000 },
+            gid: 0,
+            is_root: root,
+            arch: "x86_64",
+        }
+    }
+
+    #[test]
+    fn enforce_needs_abi_6_when_the_tool_keeps_picoclaws_uid() {
+        let policy = Policy::new("/ws");
+        let err = decide(&policy, &caps(Some(5), false)).unwrap_err();
+        assert!(err.to_string().contains("landlock abi 5 < 6"), "{err}");
+        let d = decide(&policy, &caps(Some(6), false)).unwrap();
+        assert_eq!(
+            d.enforcement.to_string(),
+            "landlock(abi 6, full)+seccomp+rlimits"
+        );
+    }
+
+    #[test]
+    fn root_with_run_as_needs_abi_3_and_switches_ids() {
+        let mut policy = Policy::new("/ws");
+        policy.run_as = Some((65534, 65533));
+        let d = decide(&policy, &caps(Some(3), true)).unwrap();
+        assert_eq!(d.ids, Some((65534, 65533)));
+        assert_eq!(
+            d.enforcement.to_string(),
+            "landlock(abi 3, partial)+seccomp+rlimits+uid 65534"
+        );
+        assert!(decide(&policy, &caps(Some(2), true)).is_err());
+    }
+
+    #[test]
+    fn best_effort_lists_every_missing_layer() {
+        let mut policy = Policy::new("/ws");
+        policy.mode = Mode::BestEffort;
+        let mut c = caps(None, true);
+        c.seccomp = false;
+        let d = decide(&policy, &c).unwrap();
+        assert_eq!(
+            d.enforcement.missing,
+            [
+                "landlock unavailable",
+                "seccomp unavailable",
+                "tool would run as root (chmod/chown and capabilities escape Landlock; set run_as)"
+            ]
+        );
+        assert!(!d.enforcement.is_full());
+    }
+}

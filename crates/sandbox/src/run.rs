@@ -131,7 +131,7 @@ pub fn run_with(
         None => None,
     };
     let filters = if decision.seccomp {
-        let f = seccomp::compile(!policy.allow_net_ports.is_empty()).map_err(|e| {
+        let f = seccomp::compiled(!policy.allow_net_ports.is_empty()).map_err(|e| {
             SandboxError::Setup {
                 what: "compiling seccomp",
                 source: io::Error::other(e.to_string()),

@@ -213,9 +213,23 @@ fn rules_for(when: &When) -> Result<Vec<SeccompRule>, seccompiler::BackendError>
 }
 
 /// The compiled programs, installed in order by the child.
+#[derive(Clone)]
 pub(crate) struct Filters {
     pub main: BpfProgram,
     pub prelude: BpfProgram,
+}
+
+/// [`compile`], once per process for each network setting: the list is
+/// static, and compiling it is a measurable share of spawn time.
+pub(crate) fn compiled(net: bool) -> Result<Filters, seccompiler::BackendError> {
+    use std::sync::OnceLock;
+    static CACHE: [OnceLock<Filters>; 2] = [OnceLock::new(), OnceLock::new()];
+    let slot = &CACHE[usize::from(net)];
+    if let Some(f) = slot.get() {
+        return Ok(f.clone());
+    }
+    let f = compile(net)?;
+    Ok(slot.get_or_init(|| f).clone())
 }
 
 pub(crate) fn compile(net: bool) -> Result<Filters, seccompiler::BackendError> {
@@ -318,4 +332,87 @@ pub(crate) fn install(prog: &[sock_filter]) -> i32 {
 pub(crate) fn available() -> bool {
     // SAFETY: query-only prctl.
     unsafe { libc::prctl(libc::PR_GET_SECCOMP) >= 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(net: bool) -> Vec<&'static str> {
+        deny_list(net).iter().map(|d| d.name).collect()
+    }
+
+    #[test]
+    fn escape_hatches_are_denied_in_both_network_modes() {
+        for net in [false, true] {
+            let n = names(net);
+            for must in [
+                "ptrace",
+                "process_vm_readv",
+                "io_uring_setup",
+                "keyctl",
+                "bpf",
+                "perf_event_open",
+                "userfaultfd",
+                "unshare",
+                "setns",
+                "mount",
+                "pivot_root",
+                "kexec_load",
+                "init_module",
+                "clone",
+            ] {
+                assert!(n.contains(&must), "{must} missing (net={net})");
+            }
+        }
+    }
+
+    #[test]
+    fn without_network_only_unix_stream_sockets_exist_and_connect_is_denied() {
+        let list = deny_list(false);
+        let socket: Vec<&When> = list
+            .iter()
+            .filter(|d| d.name == "socket")
+            .map(|d| &d.when)
+            .collect();
+        assert_eq!(
+            socket,
+            [
+                &When::NotIn(0, UNIX_ONLY),
+                &When::MaskedIn(1, 0xf, NON_STREAM)
+            ]
+        );
+        for call in ["connect", "bind", "listen", "accept", "accept4"] {
+            assert!(
+                list.iter()
+                    .any(|d| d.name == call && d.when == When::Always),
+                "{call}"
+            );
+        }
+    }
+
+    #[test]
+    fn with_network_connect_stays_and_unix_sockets_go() {
+        let list = deny_list(true);
+        assert!(!list.iter().any(|d| d.name == "connect"));
+        let socket: Vec<&When> = list
+            .iter()
+            .filter(|d| d.name == "socket")
+            .map(|d| &d.when)
+            .collect();
+        assert_eq!(socket, [&When::NotIn(0, INET_ONLY)]);
+    }
+
+    #[test]
+    fn both_programs_compile_and_the_prelude_checks_the_arch_first() {
+        for net in [false, true] {
+            let f = compile(net).unwrap();
+            assert!(f.main.len() > 50);
+            assert_eq!(f.prelude[0], stmt(BPF_LD_W_ABS, ARCH_OFFSET));
+            assert_eq!(
+                f.prelude[2],
+                stmt(BPF_RET_K, libc::SECCOMP_RET_KILL_PROCESS)
+            );
+        }
+    }
 }
