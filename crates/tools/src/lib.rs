@@ -20,6 +20,7 @@
 mod args;
 mod beneath;
 mod edit;
+mod exec;
 mod list;
 mod read;
 mod sys;
@@ -27,6 +28,7 @@ mod toolset;
 mod write;
 
 pub use edit::EditFile;
+pub use exec::ExecTool;
 pub use list::ListDir;
 pub use read::ReadFile;
 pub use toolset::ToolSet;
