@@ -1,0 +1,446 @@
+//! The Bot API methods the fake implements, and how it reads parameters.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use super::{html, now_unix, ChatAction, Fault, Rejection, SentMessage, Shared, State};
+use crate::http::{Reply, Request};
+
+fn ok(result: Value) -> Reply {
+    Reply::json(200, &json!({"ok": true, "result": result}))
+}
+
+fn error(code: u16, description: &str, retry_after: Option<u64>) -> Reply {
+    let mut body = json!({"ok": false, "error_code": code, "description": description});
+    if let Some(s) = retry_after {
+        body["parameters"] = json!({"retry_after": s});
+    }
+    let reply = Reply::json(code, &body);
+    match retry_after {
+        Some(s) => reply.with_header("retry-after", &s.to_string()),
+        None => reply,
+    }
+}
+
+pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
+    let Some(rest) = req.path.strip_prefix("/bot") else {
+        return error(404, "Not Found", None);
+    };
+    let Some((token, method)) = rest.split_once('/') else {
+        return error(404, "Not Found", None);
+    };
+    if token != shared.token {
+        return error(401, "Unauthorized", None);
+    }
+    let method = method.to_ascii_lowercase();
+    const KNOWN: &[&str] = &[
+        "getme",
+        "getupdates",
+        "sendmessage",
+        "sendchataction",
+        "setmycommands",
+        "deletewebhook",
+        "getwebhookinfo",
+    ];
+    if !KNOWN.contains(&method.as_str()) {
+        return error(404, "Not Found", None);
+    }
+    let fault = {
+        let mut st = shared.lock();
+        if method == "getupdates" {
+            st.get_updates_calls += 1;
+            shared.changed.notify_all();
+        }
+        st.faults.get_mut(&method).and_then(VecDeque::pop_front)
+    };
+    match fault {
+        Some(Fault::Status {
+            code,
+            description,
+            retry_after,
+        }) => return error(code, &description, retry_after),
+        Some(Fault::Hangup) => return Reply::Hangup,
+        Some(Fault::NonJson) => {
+            return Reply::raw(
+                200,
+                "text/html",
+                "<html><body><h1>Welcome to nginx!</h1></body></html>",
+            )
+        }
+        Some(Fault::Truncated) => {
+            return Reply::Truncated {
+                status: 200,
+                body: br#"{"ok":true,"result":[{"update_id":7310"#.to_vec(),
+            }
+        }
+        Some(Fault::Delay(d)) => std::thread::sleep(d),
+        None => {}
+    }
+    let params = match params(req) {
+        Ok(p) => p,
+        Err(desc) => return reject(shared, &method, 400, &desc),
+    };
+    let result = match method.as_str() {
+        "getme" => Ok(shared.lock().bot.clone()),
+        "getupdates" => get_updates(shared, &params),
+        "sendmessage" => send_message(shared, &params),
+        "sendchataction" => send_chat_action(shared, &params),
+        "setmycommands" => match params.get("commands") {
+            Some(Value::Array(list)) => {
+                shared.lock().commands = Some(Value::Array(list.clone()));
+                Ok(json!(true))
+            }
+            _ => Err((
+                400,
+                String::from("Bad Request: parameter \"commands\" is required"),
+            )),
+        },
+        "deletewebhook" => {
+            shared.lock().webhook_conflict = false;
+            Ok(json!(true))
+        }
+        _ => {
+            let st = shared.lock();
+            Ok(json!({
+                "url": if st.webhook_conflict { "https://example.invalid/hook" } else { "" },
+                "has_custom_certificate": false,
+                "pending_update_count": st.updates.len(),
+            }))
+        }
+    };
+    match result {
+        Ok(v) => ok(v),
+        Err((code, desc)) => reject(shared, &method, code, &desc),
+    }
+}
+
+fn reject(shared: &Shared, method: &str, code: u16, description: &str) -> Reply {
+    shared.lock().rejections.push(Rejection {
+        method: method.to_owned(),
+        code,
+        description: description.to_owned(),
+    });
+    shared.changed.notify_all();
+    error(code, description, None)
+}
+
+type Params = Map<String, Value>;
+type ApiResult = Result<Value, (u16, String)>;
+
+/// Query string, then a JSON or form body. Form and query values are
+/// strings; ones that look like JSON objects/arrays are parsed, as the Bot
+/// API does for fields like `reply_parameters`.
+fn params(req: &Request) -> Result<Params, String> {
+    let mut out = Map::new();
+    form_pairs(&req.query, &mut out);
+    if req.body.is_empty() {
+        return Ok(out);
+    }
+    let ctype = req
+        .header("content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ctype.starts_with("application/json") {
+        match serde_json::from_slice::<Value>(&req.body) {
+            Ok(Value::Object(map)) => out.extend(map),
+            _ => return Err(String::from("Bad Request: can't parse JSON request body")),
+        }
+    } else if ctype.starts_with("application/x-www-form-urlencoded") {
+        form_pairs(&String::from_utf8_lossy(&req.body), &mut out);
+    } else {
+        return Err(format!("Bad Request: unsupported Content-Type {ctype:?}"));
+    }
+    Ok(out)
+}
+
+fn form_pairs(s: &str, out: &mut Params) {
+    for pair in s.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v);
+        let value = if v.starts_with('{') || v.starts_with('[') {
+            serde_json::from_str(&v).unwrap_or(Value::String(v))
+        } else {
+            Value::String(v)
+        };
+        out.insert(percent_decode(k), value);
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An integer parameter: a JSON number or a numeric string.
+fn int_param(p: &Params, key: &str) -> Result<Option<i64>, (u16, String)> {
+    match p.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| (400, format!("Bad Request: invalid {key} specified"))),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| (400, format!("Bad Request: invalid {key} specified"))),
+        Some(_) => Err((400, format!("Bad Request: invalid {key} specified"))),
+    }
+}
+
+fn object_param(p: &Params, key: &str) -> Result<Option<Map<String, Value>>, (u16, String)> {
+    match p.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m.clone())),
+        Some(Value::String(s)) => match serde_json::from_str(s) {
+            Ok(Value::Object(m)) => Ok(Some(m)),
+            _ => Err((400, format!("Bad Request: can't parse {key} JSON object"))),
+        },
+        Some(_) => Err((400, format!("Bad Request: can't parse {key} JSON object"))),
+    }
+}
+
+fn get_updates(shared: &Shared, p: &Params) -> ApiResult {
+    let offset = int_param(p, "offset")?;
+    let limit = int_param(p, "limit")?.unwrap_or(100).clamp(1, 100) as usize;
+    let timeout = int_param(p, "timeout")?.unwrap_or(0).max(0) as u64;
+    let allowed = match p.get("allowed_updates") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => Some(
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect::<Vec<_>>(),
+        ),
+        Some(_) => {
+            return Err((
+                400,
+                String::from("Bad Request: can't parse allowed_updates"),
+            ))
+        }
+    };
+    let mut st = shared.lock();
+    if st.webhook_conflict {
+        return Err((
+            409,
+            String::from(
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            ),
+        ));
+    }
+    // Like the real API, the list persists until changed; an empty list
+    // means "all the default kinds".
+    if let Some(list) = allowed {
+        st.allowed_updates = (!list.is_empty()).then_some(list);
+    }
+    match offset {
+        Some(o) if o > 0 => {
+            st.updates
+                .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= o);
+            st.confirmed_offset = st.confirmed_offset.max(o);
+        }
+        Some(o) if o < 0 => {
+            let keep = o.unsigned_abs() as usize;
+            while st.updates.len() > keep {
+                if let Some(u) = st.updates.pop_front() {
+                    let next = u["update_id"].as_i64().unwrap_or(0) + 1;
+                    st.confirmed_offset = st.confirmed_offset.max(next);
+                }
+            }
+        }
+        _ => {}
+    }
+    shared.changed.notify_all();
+    st.poll_generation += 1;
+    let generation = st.poll_generation;
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    loop {
+        if let Some(list) = st.allowed_updates.clone() {
+            // Kinds the bot did not ask for are never delivered.
+            st.updates
+                .retain(|u| list.iter().any(|k| u.get(k.as_str()).is_some()));
+        }
+        let batch: Vec<Value> = st.updates.iter().take(limit).cloned().collect();
+        let now = Instant::now();
+        if !batch.is_empty() || now >= deadline || st.closed {
+            return Ok(Value::Array(batch));
+        }
+        st = match shared.changed.wait_timeout(st, deadline - now) {
+            Ok((g, _)) => g,
+            Err(p) => p.into_inner().0,
+        };
+        if st.poll_generation != generation {
+            return Err((
+                409,
+                String::from(
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                ),
+            ));
+        }
+        if st.webhook_conflict {
+            return Err((409, String::from("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")));
+        }
+    }
+}
+
+/// Resolves `chat_id` to a chat the bot can write to.
+fn target_chat(st: &State, p: &Params) -> Result<i64, (u16, String)> {
+    let id = match p.get("chat_id") {
+        None | Some(Value::Null) => {
+            return Err((400, String::from("Bad Request: chat_id is empty")))
+        }
+        Some(Value::String(s)) if s.is_empty() => {
+            return Err((400, String::from("Bad Request: chat_id is empty")))
+        }
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(_) => None,
+    };
+    let Some(id) = id.filter(|id| st.chats.contains_key(id)) else {
+        return Err((400, String::from("Bad Request: chat not found")));
+    };
+    if st.blocked.contains(&id) {
+        return Err((403, String::from("Forbidden: bot was blocked by the user")));
+    }
+    Ok(id)
+}
+
+fn send_message(shared: &Shared, p: &Params) -> ApiResult {
+    let mut st = shared.lock();
+    let chat_id = target_chat(&st, p)?;
+    let text = match p.get("text") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err((400, String::from("Bad Request: message text is empty"))),
+    };
+    let parse_mode = p
+        .get("parse_mode")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned);
+    let visible = match parse_mode
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => text.clone(),
+        Some("html") => html::parse(&text)
+            .map_err(|e| (400, format!("Bad Request: can't parse entities: {e}")))?,
+        // Markdown modes are accepted but not parsed: picoclaw sends HTML.
+        Some("markdown" | "markdownv2") => text.clone(),
+        Some(_) => return Err((400, String::from("Bad Request: unsupported parse_mode"))),
+    };
+    if visible.trim().is_empty() {
+        return Err((400, String::from("Bad Request: message text is empty")));
+    }
+    if visible.encode_utf16().count() > 4096 {
+        return Err((400, String::from("Bad Request: message is too long")));
+    }
+    object_param(p, "link_preview_options")?;
+    let (reply_id, allow_missing) = match object_param(p, "reply_parameters")? {
+        Some(rp) => {
+            let id = rp.get("message_id").and_then(Value::as_i64).ok_or((
+                400,
+                String::from("Bad Request: can't parse reply parameters: message_id is required"),
+            ))?;
+            let allow = rp
+                .get("allow_sending_without_reply")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            (Some(id), allow)
+        }
+        None => (
+            int_param(p, "reply_to_message_id")?,
+            matches!(
+                p.get("allow_sending_without_reply"),
+                Some(Value::Bool(true))
+            ) || p.get("allow_sending_without_reply").and_then(Value::as_str) == Some("true"),
+        ),
+    };
+    let bot = st.bot.clone();
+    let Some(chat) = st.chats.get_mut(&chat_id) else {
+        return Err((400, String::from("Bad Request: chat not found")));
+    };
+    let replied = reply_id.and_then(|id| chat.messages.get(&id).cloned());
+    if reply_id.is_some() && replied.is_none() && !allow_missing {
+        return Err((
+            400,
+            String::from("Bad Request: message to be replied not found"),
+        ));
+    }
+    let message_id = chat.next_message_id;
+    chat.next_message_id += 1;
+    let mut message = json!({
+        "message_id": message_id,
+        "from": bot,
+        "chat": {"id": chat_id, "type": chat.kind},
+        "date": now_unix(),
+        "text": visible,
+    });
+    chat.messages.insert(message_id, message.clone());
+    if let Some(r) = &replied {
+        message["reply_to_message"] = r.clone();
+    }
+    st.sent.push(SentMessage {
+        message_id,
+        chat_id,
+        text,
+        visible,
+        parse_mode,
+        reply_to: replied.and(reply_id),
+    });
+    shared.changed.notify_all();
+    Ok(message)
+}
+
+fn send_chat_action(shared: &Shared, p: &Params) -> ApiResult {
+    const ACTIONS: &[&str] = &[
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
+    ];
+    let mut st = shared.lock();
+    let chat_id = target_chat(&st, p)?;
+    let action = p.get("action").and_then(Value::as_str).unwrap_or("");
+    if !ACTIONS.contains(&action) {
+        return Err((
+            400,
+            String::from("Bad Request: wrong parameter action in request"),
+        ));
+    }
+    st.actions.push(ChatAction {
+        chat_id,
+        action: action.to_owned(),
+    });
+    shared.changed.notify_all();
+    Ok(json!(true))
+}
