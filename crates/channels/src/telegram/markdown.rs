@@ -219,13 +219,20 @@ struct Ctx {
     formatted: bool,
     /// Inside a link: no nested links.
     in_link: bool,
+    /// Nesting depth of spans, capped so hostile input cannot exhaust the
+    /// stack of a small board's worker thread.
+    depth: u8,
 }
+
+/// Deeper spans than this stay literal text.
+const MAX_DEPTH: u8 = 8;
 
 impl Ctx {
     fn top() -> Ctx {
         Ctx {
             formatted: false,
             in_link: false,
+            depth: 0,
         }
     }
 
@@ -233,6 +240,7 @@ impl Ctx {
         Ctx {
             formatted: true,
             in_link: false,
+            depth: 0,
         }
     }
 }
@@ -270,7 +278,7 @@ fn inline(out: &mut Out, s: &[char], ctx: Ctx) {
                     }
                 }
             }
-            '*' | '_' | '~' => {
+            '*' | '_' | '~' if ctx.depth < MAX_DEPTH => {
                 let n = run(s, i, c);
                 match emphasis(s, i, c, n) {
                     Some((tags, inner_end)) => {
@@ -285,6 +293,7 @@ fn inline(out: &mut Out, s: &[char], ctx: Ctx) {
                             &s[i + width..inner_end],
                             Ctx {
                                 formatted: true,
+                                depth: ctx.depth + 1,
                                 ..ctx
                             },
                         );
@@ -299,7 +308,7 @@ fn inline(out: &mut Out, s: &[char], ctx: Ctx) {
                     }
                 }
             }
-            '[' if !ctx.in_link => match link(s, i) {
+            '[' if !ctx.in_link && ctx.depth < MAX_DEPTH => match link(s, i) {
                 Some((text_end, href, next)) => {
                     out.text(&buf);
                     buf.clear();
@@ -317,6 +326,7 @@ fn inline(out: &mut Out, s: &[char], ctx: Ctx) {
                             Ctx {
                                 formatted: true,
                                 in_link: true,
+                                depth: ctx.depth + 1,
                             },
                         );
                     }

@@ -145,3 +145,34 @@ fn horizontal_rule_is_not_a_bullet() {
 fn blank_line_runs_collapse_and_edges_are_trimmed() {
     assert_eq!(parse("\n\na\n\n\n\nb\n\n"), vec![t("a\n\nb")]);
 }
+
+#[test]
+fn many_adjacent_spans_fit_in_a_small_stack() {
+    let md = format!("{}x{}", "*_".repeat(3000), "_*".repeat(3000));
+    let toks = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || parse(&md))
+        .unwrap()
+        .join()
+        .unwrap();
+    let opens = toks.iter().filter(|t| matches!(t, Tok::Open(_))).count();
+    let closes = toks.iter().filter(|t| matches!(t, Tok::Close)).count();
+    assert_eq!(opens, closes);
+    assert!(opens > 0);
+}
+
+#[test]
+fn pathological_lines_render_quickly_enough_to_finish() {
+    // Quadratic scans on these would still finish; this pins that they do
+    // and that nothing is lost.
+    let md = "[".repeat(5000) + &"*a ".repeat(3000);
+    let toks = parse(&md);
+    let text: String = toks
+        .iter()
+        .filter_map(|t| match t {
+            Tok::Text(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text.matches('[').count(), 5000);
+}
