@@ -372,12 +372,14 @@ fn telegram(ctx: &Ctx<'_>, t: RawTelegram) -> Result<TelegramConfig, ConfigError
             IdOrName::Name(n) if n == "*" => n,
             IdOrName::Name(n) if n.starts_with('@') && n.len() > 1 => n,
             IdOrName::Name(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => n,
-            IdOrName::Name(n) => return Err(ctx.invalid(
-                &key,
-                format!(
+            IdOrName::Name(n) => {
+                return Err(ctx.invalid(
+                    &key,
+                    format!(
                     "{n:?} is neither a numeric user id nor an @username (or \"*\" for everyone)"
                 ),
-            )),
+                ))
+            }
         });
     }
     Ok(TelegramConfig {

@@ -33,7 +33,11 @@ impl Backoff {
         self.attempt = self.attempt.saturating_add(1);
         let half = ceiling / 2;
         let span = (ceiling - half).as_millis() as u64;
-        let jitter = if span == 0 { 0 } else { self.next_rand() % (span + 1) };
+        let jitter = if span == 0 {
+            0
+        } else {
+            self.next_rand() % (span + 1)
+        };
         half + Duration::from_millis(jitter)
     }
 
@@ -72,7 +76,10 @@ mod tests {
             assert!(d >= Duration::from_millis(50));
         }
         let late = b.next_delay();
-        assert!(late >= Duration::from_secs(1), "late delays sit near the cap");
+        assert!(
+            late >= Duration::from_secs(1),
+            "late delays sit near the cap"
+        );
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(100));
     }

@@ -102,7 +102,8 @@ impl Client {
     pub fn new(opts: &HttpOptions) -> Result<Client, HttpError> {
         let proxy = match &opts.proxy {
             Some(url) if !url.is_empty() => Some(
-                ureq::Proxy::new(url).map_err(|e| HttpError::Invalid(format!("proxy {url}: {e}")))?,
+                ureq::Proxy::new(url)
+                    .map_err(|e| HttpError::Invalid(format!("proxy {url}: {e}")))?,
             ),
             _ => ureq::Proxy::try_from_env(),
         };
@@ -269,7 +270,10 @@ mod tests {
             ..HttpOptions::default()
         };
         let client = Client::new(&opts).unwrap();
-        assert!(matches!(client.get(&url, None), Err(HttpError::TooLarge(10))));
+        assert!(matches!(
+            client.get(&url, None),
+            Err(HttpError::TooLarge(10))
+        ));
     }
 
     #[test]

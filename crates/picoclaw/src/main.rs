@@ -1,1 +1,112 @@
-fn main() {}
+//! The picoclaw binary: command line, config, logging and exit codes. All
+//! behaviour lives in the library crates; this file only wires them.
+
+mod asuser;
+mod cli;
+mod daemon;
+mod doctor;
+mod notify;
+mod oneshot;
+mod setup;
+
+use std::process::ExitCode;
+
+use picoclaw_core::log::{self, Level};
+
+/// Why the process ends unsuccessfully.
+#[derive(Debug)]
+pub enum Failure {
+    /// Usage or configuration error: exit 2.
+    Config(String),
+    /// Something failed at run time: exit 1.
+    Runtime(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Config(m) | Failure::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // Files picoclaw creates (database, workspace files) are private by
+    // default; tools get what they need through explicit ownership.
+    // SAFETY: umask has no failure mode.
+    unsafe {
+        libc::umask(0o077);
+    }
+    let cli = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("picoclaw: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    init_log(None);
+    let result = match cli.command {
+        cli::Command::Version => {
+            println!("picoclaw {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        cli::Command::Help(topic) => match cli::help_for(topic.as_deref()) {
+            Some(text) => {
+                println!("{text}");
+                Ok(())
+            }
+            None => Err(Failure::Config(format!(
+                "no help for {:?}",
+                topic.unwrap_or_default()
+            ))),
+        },
+        cli::Command::CheckConfig => load(&cli.config).map(|c| {
+            print!("{}", c.render_masked());
+            eprintln!("picoclaw: {} is valid", c.path.display());
+        }),
+        cli::Command::Doctor => {
+            let config = load(&cli.config).map_err(|f| match f {
+                Failure::Config(m) | Failure::Runtime(m) => m,
+            });
+            let (report, ok) = doctor::run(config);
+            println!("{report}");
+            if ok {
+                Ok(())
+            } else {
+                Err(Failure::Runtime(String::from(
+                    "doctor found problems (FAIL lines above)",
+                )))
+            }
+        }
+        cli::Command::Agent { message } => load(&cli.config).and_then(|c| oneshot::run(c, message)),
+        cli::Command::Run => load(&cli.config).and_then(daemon::run),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(m)) => {
+            eprintln!("picoclaw: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(m)) => {
+            log::write(Level::Error, "picoclaw", format_args!("{m}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load(path: &Option<std::path::PathBuf>) -> Result<picoclaw_config::Config, Failure> {
+    let config =
+        picoclaw_config::load(path.as_deref()).map_err(|e| Failure::Config(e.to_string()))?;
+    init_log(Some(config.log.level));
+    Ok(config)
+}
+
+/// `PICOCLAW_LOG` wins over `log.level`.
+fn init_log(configured: Option<Level>) {
+    let level = std::env::var("PICOCLAW_LOG")
+        .ok()
+        .and_then(|v| Level::parse(&v))
+        .or(configured)
+        .unwrap_or(Level::Info);
+    log::set_level(level);
+}

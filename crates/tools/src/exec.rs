@@ -26,10 +26,12 @@ impl ExecTool {
     fn run(&self, ctx: &ToolContext, args: &Value) -> Result<ToolOutput, String> {
         let args = Args::new(args)?;
         let command = args.required_str("command")?;
-        let max = self.policy.limits.timeout.min(ctx.timeout);
+        // ctx.timeout is the default for a call; the template's timeout is
+        // the most a call may ask for.
+        let max = self.policy.limits.timeout;
         let timeout = match args.optional_u64("timeout_secs")? {
             Some(secs) => Duration::from_secs(secs.max(1)).min(max),
-            None => max,
+            None => ctx.timeout.min(max),
         };
         let mut policy = self.policy.clone();
         policy.workspace = ctx.workspace.clone();

@@ -13,8 +13,8 @@
 //! scope for path checks (writes replace the directory entry, so an outside
 //! inode linked in is never modified, but it can be read).
 //!
-//! It does not run commands and does not sandbox anything by itself: the
-//! `exec` tool and the Landlock/seccomp wall live with the sandbox crate.
+//! `exec` runs shell commands through `picoclaw-sandbox` (Landlock +
+//! seccomp + rlimits); the confinement rules themselves live in that crate.
 //! Linux only.
 
 mod args;

@@ -5,6 +5,6 @@
 //! drive the real picoclaw binary against them. Nothing here listens on a
 //! non-loopback address.
 
-pub mod http;
-pub mod fake_telegram;
 pub mod fake_llm;
+pub mod fake_telegram;
+pub mod http;

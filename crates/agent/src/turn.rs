@@ -1,0 +1,397 @@
+//! One turn: user message → (model → tools)* → answer, every step persisted
+//! so a turn cut short by kill -9 or shutdown resumes where it stopped.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use picoclaw_core::{
+    debug, info, warn, Cancel, ChatKind, ChatMessage, Completion, CompletionRequest, Inbound,
+    InboundKind, Provider, ProviderError, Role, ToolContext, ToolOutput, ToolSpec,
+};
+use picoclaw_store::{InboundRow, StoreError};
+use picoclaw_tools::ToolSet;
+
+use crate::db::Db;
+use crate::{commands, prompt, trim};
+
+/// The same failing call (same tool, same arguments) this many times ends
+/// the turn: the model is looping.
+const SAME_FAILURE_LIMIT: u32 = 3;
+
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub workspace: PathBuf,
+    pub max_tool_iterations: u32,
+    pub context_window: u32,
+    pub max_history_messages: u32,
+    pub group_sessions_per_user: bool,
+    pub system_prompt: Option<String>,
+    pub tool_timeout: Duration,
+}
+
+/// What to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Markdown; the channel renders it.
+    pub text: String,
+    /// The turn failed (provider outage, store error); the text says why.
+    pub failed: bool,
+}
+
+impl Reply {
+    fn ok(text: impl Into<String>) -> Reply {
+        Reply {
+            text: text.into(),
+            failed: false,
+        }
+    }
+
+    fn failed(text: impl Into<String>) -> Reply {
+        Reply {
+            text: text.into(),
+            failed: true,
+        }
+    }
+}
+
+pub struct Agent {
+    pub(crate) opts: AgentOptions,
+    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) tools: Arc<ToolSet>,
+    pub(crate) db: Db,
+    pub(crate) started: Instant,
+}
+
+enum Step {
+    Done(Reply),
+    Continue,
+}
+
+impl Agent {
+    pub fn new(opts: AgentOptions, provider: Arc<dyn Provider>, tools: ToolSet, db: Db) -> Agent {
+        Agent {
+            opts,
+            provider,
+            tools: Arc::new(tools),
+            db,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Conversation key: one per chat, or per person in groups when
+    /// configured.
+    pub fn session_key(&self, m: &Inbound) -> String {
+        if m.chat_kind == ChatKind::Group && self.opts.group_sessions_per_user {
+            format!("{}:{}:{}", m.channel, m.chat_id, m.sender.id)
+        } else {
+            format!("{}:{}", m.channel, m.chat_id)
+        }
+    }
+
+    /// Answers one stored inbound event. Never fails: errors become a reply
+    /// that tells the user what went wrong.
+    pub async fn handle(&self, row: &InboundRow, cancel: &Cancel) -> Reply {
+        let text = match &row.inbound.kind {
+            InboundKind::Unsupported(kind) => {
+                return Reply::ok(format!(
+                    "Sorry, I can't handle {kind} messages yet — please send text."
+                ))
+            }
+            InboundKind::Text(t) => t.clone(),
+        };
+        if let Some(reply) = commands::handle(self, row, &text).await {
+            return reply;
+        }
+        match self.turn(row, &text, cancel).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                warn!("turn for inbound {} failed: store error: {e}", row.id);
+                Reply::failed(format!(
+                    "Sorry, I couldn't save this conversation ({}). Nothing was lost; I'll pick it up when storage recovers.",
+                    short_store_error(&e)
+                ))
+            }
+        }
+    }
+
+    async fn turn(
+        &self,
+        row: &InboundRow,
+        text: &str,
+        cancel: &Cancel,
+    ) -> Result<Reply, StoreError> {
+        let key = self.session_key(&row.inbound);
+        let inbound_id = row.id;
+        let (session, prior) = self
+            .db
+            .call(move |s| {
+                let session = s.active_session(&key)?;
+                let prior = s.turn_messages(inbound_id)?;
+                Ok((session, prior))
+            })
+            .await?;
+
+        if prior.is_empty() {
+            let content = match row.inbound.chat_kind {
+                ChatKind::Group => format!("[{}] {text}", row.inbound.sender.display),
+                ChatKind::Direct => text.to_string(),
+            };
+            self.append(session, inbound_id, ChatMessage::user(content))
+                .await?;
+        } else {
+            info!(
+                "resuming turn for inbound {inbound_id} ({} steps recorded)",
+                prior.len()
+            );
+            if let Some(last) = prior.last() {
+                if last.role == Role::Assistant && last.tool_calls.is_empty() {
+                    // Answered before the crash, reply not yet queued.
+                    return Ok(Reply::ok(last.content.clone()));
+                }
+            }
+        }
+
+        let mut iterations = prior.iter().filter(|m| !m.tool_calls.is_empty()).count() as u32;
+        let mut failures: HashMap<(String, String), u32> = HashMap::new();
+        if let Some(step) = self
+            .finish_pending_calls(session, inbound_id, &prior, cancel, &mut failures)
+            .await?
+        {
+            if let Step::Done(reply) = step {
+                return Ok(reply);
+            }
+        }
+
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(Reply::ok("Stopped."));
+            }
+            let tools_allowed = iterations < self.opts.max_tool_iterations;
+            let completion = match self.ask(session, tools_allowed, cancel).await? {
+                Ok(c) => c,
+                Err(ProviderError::Cancelled) => return Ok(Reply::ok("Stopped.")),
+                Err(e) => return Ok(provider_failure(&e)),
+            };
+            let served_by = completion.served_by.clone();
+            let usage = completion.usage;
+            self.db
+                .call(move |s| s.record_usage(session, &served_by, usage))
+                .await?;
+            let mut message = completion.message;
+            if !tools_allowed {
+                // Asked for a final answer; calls made anyway are dropped so
+                // history never holds a call without its result.
+                message.tool_calls.clear();
+            }
+            let calls = message.tool_calls.clone();
+            self.append(session, inbound_id, message.clone()).await?;
+            if calls.is_empty() {
+                let text = if message.content.trim().is_empty() {
+                    String::from("(The model returned an empty answer.)")
+                } else {
+                    message.content
+                };
+                return Ok(Reply::ok(text));
+            }
+            iterations += 1;
+            for call in &calls {
+                if cancel.is_cancelled() {
+                    return Ok(Reply::ok("Stopped."));
+                }
+                if let Step::Done(reply) = self
+                    .run_tool(session, inbound_id, call, cancel, &mut failures)
+                    .await?
+                {
+                    return Ok(reply);
+                }
+            }
+        }
+    }
+
+    /// After a crash between a tool call and its result, runs the calls whose
+    /// results are missing.
+    async fn finish_pending_calls(
+        &self,
+        session: i64,
+        inbound_id: i64,
+        prior: &[ChatMessage],
+        cancel: &Cancel,
+        failures: &mut HashMap<(String, String), u32>,
+    ) -> Result<Option<Step>, StoreError> {
+        let Some(pos) = prior.iter().rposition(|m| !m.tool_calls.is_empty()) else {
+            return Ok(None);
+        };
+        let answered: Vec<&str> = prior[pos + 1..]
+            .iter()
+            .filter_map(|m| m.tool_call_id.as_deref())
+            .collect();
+        for call in &prior[pos].tool_calls {
+            if answered.contains(&call.id.as_str()) {
+                continue;
+            }
+            if let Step::Done(r) = self
+                .run_tool(session, inbound_id, call, cancel, failures)
+                .await?
+            {
+                return Ok(Some(Step::Done(r)));
+            }
+        }
+        Ok(Some(Step::Continue))
+    }
+
+    async fn run_tool(
+        &self,
+        session: i64,
+        inbound_id: i64,
+        call: &picoclaw_core::ToolCall,
+        cancel: &Cancel,
+        failures: &mut HashMap<(String, String), u32>,
+    ) -> Result<Step, StoreError> {
+        let ctx = ToolContext {
+            workspace: self.opts.workspace.clone(),
+            session: session.to_string(),
+            timeout: self.opts.tool_timeout,
+            cancel: cancel.clone(),
+        };
+        let tools = self.tools.clone();
+        let (name, args) = (call.name.clone(), call.arguments.clone());
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || tools.call(&name, &ctx, &args))
+            .await
+            .unwrap_or_else(|e| ToolOutput::error(format!("tool crashed: {e}")));
+        debug!(
+            "tool {} for inbound {inbound_id}: {} in {} ms",
+            call.name,
+            if output.is_error { "error" } else { "ok" },
+            started.elapsed().as_millis()
+        );
+        let is_error = output.is_error;
+        let result = ChatMessage::tool_result(call.id.clone(), output.content.clone());
+        self.append(session, inbound_id, result).await?;
+        if is_error {
+            let n = failures
+                .entry((call.name.clone(), call.arguments.clone()))
+                .or_insert(0);
+            *n += 1;
+            if *n >= SAME_FAILURE_LIMIT {
+                warn!("inbound {inbound_id}: tool {} failed {SAME_FAILURE_LIMIT} times with the same arguments; ending the turn", call.name);
+                let reason = prompt::cut(output.content.trim(), 300);
+                let text = format!(
+                    "I stopped: the tool `{}` failed {SAME_FAILURE_LIMIT} times in a row with the same arguments. Last error: {reason}",
+                    call.name
+                );
+                self.append(session, inbound_id, ChatMessage::assistant(text.clone()))
+                    .await?;
+                return Ok(Step::Done(Reply::ok(text)));
+            }
+        }
+        Ok(Step::Continue)
+    }
+
+    /// One provider call with the session's trimmed history.
+    async fn ask(
+        &self,
+        session: i64,
+        tools_allowed: bool,
+        cancel: &Cancel,
+    ) -> Result<Result<Completion, ProviderError>, StoreError> {
+        let max = self.opts.max_history_messages as usize;
+        let history = self.db.call(move |s| s.history(session, max)).await?;
+        let specs: Vec<ToolSpec> = if tools_allowed {
+            self.tools.specs().to_vec()
+        } else {
+            Vec::new()
+        };
+        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let system = prompt::build(
+            &self.opts.workspace,
+            self.opts.system_prompt.as_deref(),
+            &names,
+        );
+        let overhead = trim::estimate_tokens(&system)
+            + specs
+                .iter()
+                .map(|s| {
+                    trim::estimate_tokens(&s.description)
+                        + trim::estimate_tokens(&s.parameters.to_string())
+                })
+                .sum::<usize>();
+        let budget = (self.opts.context_window as usize).saturating_sub(overhead);
+        let mut messages = trim::fit(history, budget);
+        if !tools_allowed {
+            messages.push(ChatMessage::user(
+                "[system] The tool-call limit for this message was reached. Answer now with what you have; do not call tools.",
+            ));
+        }
+        let provider = self.provider.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            provider.complete(&CompletionRequest {
+                system: &system,
+                messages: &messages,
+                tools: &specs,
+            })
+        });
+        Ok(wait_or_cancel(job, cancel).await)
+    }
+
+    async fn append(
+        &self,
+        session: i64,
+        inbound_id: i64,
+        msg: ChatMessage,
+    ) -> Result<i64, StoreError> {
+        self.db
+            .call(move |s| s.append_message(session, Some(inbound_id), &msg))
+            .await
+    }
+}
+
+/// Awaits a blocking provider call, giving up when the turn is cancelled.
+/// The abandoned HTTP request finishes on its pool thread and is dropped.
+async fn wait_or_cancel(
+    mut job: tokio::task::JoinHandle<Result<Completion, ProviderError>>,
+    cancel: &Cancel,
+) -> Result<Completion, ProviderError> {
+    loop {
+        tokio::select! {
+            res = &mut job => {
+                return res.unwrap_or_else(|e| Err(ProviderError::Transport(format!("provider task failed: {e}"))));
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                if cancel.is_cancelled() {
+                    return Err(ProviderError::Cancelled);
+                }
+            }
+        }
+    }
+}
+
+fn provider_failure(e: &ProviderError) -> Reply {
+    warn!("model call failed: {e}");
+    match e {
+        ProviderError::Request { status, message } => Reply::failed(format!(
+            "The model provider rejected the request (HTTP {status}: {}). If this keeps happening, /new starts a fresh conversation.",
+            prompt::cut(message, 300)
+        )),
+        other => Reply::failed(format!(
+            "Sorry, I couldn't get an answer from the model ({}). Please try again in a little while.",
+            prompt::cut(&other.to_string(), 300)
+        )),
+    }
+}
+
+fn short_store_error(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::DiskFull { .. } => "the disk is full",
+        StoreError::ReadOnly { .. } => "the database is read-only",
+        StoreError::Busy { .. } => "the database is busy",
+        StoreError::Corrupt { .. } => "the database is damaged",
+        _ => "a storage error",
+    }
+}

@@ -1,0 +1,183 @@
+//! Command-line parsing (lexopt: a few KiB instead of clap's few hundred).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+picoclaw — a tiny, sandboxed personal AI agent
+
+Usage:
+  picoclaw [--config PATH]                 run the daemon (all enabled channels)
+  picoclaw check-config [--config PATH]    validate and print the effective config (secrets masked)
+  picoclaw doctor [--config PATH]          report what this host offers and what works
+  picoclaw agent [-m TEXT] [--config PATH] one turn with TEXT, or a chat on stdin
+  picoclaw help [COMMAND]                  help for a command
+  picoclaw --version
+
+Config: --config PATH, else $PICOCLAW_CONFIG, else /etc/picoclaw/config.toml,
+else $XDG_CONFIG_HOME/picoclaw/config.toml.
+Exit status: 0 ok, 1 runtime failure, 2 usage or config error.";
+
+const RUN_HELP: &str = "\
+Usage: picoclaw [run] [--config PATH]
+
+Runs the daemon: long-polls every enabled channel, answers with the configured
+providers, runs tools in the sandbox. SIGTERM/SIGINT stop it gracefully
+(agent.shutdown_timeout_secs); SIGHUP re-reads the config and applies
+log.level (other changes need a restart). Under systemd (Type=notify) it sends
+READY=1, STOPPING=1 and WATCHDOG=1 pings.";
+
+const CHECK_HELP: &str = "\
+Usage: picoclaw check-config [--config PATH]
+
+Parses and validates the config, resolves secrets, and prints the effective
+configuration with every default filled in and secrets masked. Exit 0 when
+valid, 2 with file:line:col and the key when not.";
+
+const DOCTOR_HELP: &str = "\
+Usage: picoclaw doctor [--config PATH]
+
+Reports the kernel, Landlock ABI, seccomp, the user picoclaw runs as, whether
+the state directory is writable and the database healthy, and whether the
+Telegram token is accepted. Exit 0 when everything needed works, 1 otherwise.";
+
+const AGENT_HELP: &str = "\
+Usage: picoclaw agent [-m TEXT] [--config PATH]
+
+Talks to the agent from the terminal, through the same code path as the
+channels (history, tools, sandbox). With -m, runs one turn and prints the
+answer; without, reads one message per line from stdin (/new, /status work).";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Run,
+    CheckConfig,
+    Doctor,
+    Agent { message: Option<String> },
+    Help(Option<String>),
+    Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cli {
+    pub command: Command,
+    pub config: Option<PathBuf>,
+}
+
+pub fn help_for(command: Option<&str>) -> Option<&'static str> {
+    Some(match command {
+        None => USAGE,
+        Some("run") => RUN_HELP,
+        Some("check-config") => CHECK_HELP,
+        Some("doctor") => DOCTOR_HELP,
+        Some("agent") => AGENT_HELP,
+        Some(_) => return None,
+    })
+}
+
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut command: Option<String> = None;
+    let mut config = None;
+    let mut message = None;
+    let mut help = false;
+    let mut help_topic = None;
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('c') | Long("config") => {
+                config = Some(PathBuf::from(p.value().map_err(|e| e.to_string())?));
+            }
+            Short('h') | Long("help") => help = true,
+            Short('V') | Long("version") if command.is_none() => {
+                return Ok(Cli {
+                    command: Command::Version,
+                    config,
+                })
+            }
+            Short('m') | Long("message") if command.as_deref() == Some("agent") => {
+                let v = p.value().map_err(|e| e.to_string())?;
+                message = Some(
+                    v.into_string()
+                        .map_err(|_| String::from("-m: not valid UTF-8"))?,
+                );
+            }
+            Value(v) if command.is_none() => {
+                command = Some(
+                    v.into_string()
+                        .map_err(|_| String::from("command is not valid UTF-8"))?,
+                );
+            }
+            Value(v) if command.as_deref() == Some("help") && help_topic.is_none() => {
+                help_topic = v.into_string().ok();
+            }
+            other => {
+                let cmd = command.as_deref().unwrap_or("picoclaw");
+                return Err(format!("{cmd}: {}", other.unexpected()));
+            }
+        }
+    }
+    let name = command.as_deref().unwrap_or("run");
+    if help {
+        return Ok(Cli {
+            command: Command::Help(Some(name.to_string()).filter(|_| command.is_some())),
+            config,
+        });
+    }
+    let command = match name {
+        "run" => Command::Run,
+        "check-config" => Command::CheckConfig,
+        "doctor" => Command::Doctor,
+        "agent" => Command::Agent { message },
+        "help" => Command::Help(help_topic),
+        "version" => Command::Version,
+        other => return Err(format!("unknown command {other:?}; see `picoclaw --help`")),
+    };
+    Ok(Cli { command, config })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Cli, String> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn config_flag_works_before_and_after_the_command() {
+        let a = p(&["--config", "/x.toml", "doctor"]).unwrap();
+        let b = p(&["doctor", "--config=/x.toml"]).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.command, Command::Doctor);
+        assert_eq!(a.config, Some(PathBuf::from("/x.toml")));
+        assert_eq!(p(&[]).unwrap().command, Command::Run);
+    }
+
+    #[test]
+    fn agent_takes_a_message_and_others_do_not() {
+        let c = p(&["agent", "-m", "hi there"]).unwrap();
+        assert_eq!(
+            c.command,
+            Command::Agent {
+                message: Some("hi there".into())
+            }
+        );
+        assert!(p(&["doctor", "-m", "x"]).is_err());
+    }
+
+    #[test]
+    fn help_is_per_subcommand_and_unknown_commands_fail() {
+        assert_eq!(
+            p(&["doctor", "--help"]).unwrap().command,
+            Command::Help(Some("doctor".into()))
+        );
+        assert_eq!(p(&["-h"]).unwrap().command, Command::Help(None));
+        assert_eq!(
+            p(&["help", "agent"]).unwrap().command,
+            Command::Help(Some("agent".into()))
+        );
+        assert!(p(&["frobnicate"]).unwrap_err().contains("unknown command"));
+        assert!(p(&["--bogus"]).is_err());
+    }
+}

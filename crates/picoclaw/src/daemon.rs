@@ -1,0 +1,129 @@
+//! `picoclaw [run]`: the daemon. One current-thread tokio runtime owns all
+//! agent state; blocking work (HTTP, SQLite, tools) runs on tokio's blocking
+//! pool, capped so a board never grows an unbounded number of threads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use picoclaw_agent::{Db, Runtime, RuntimeOptions};
+use picoclaw_config::Config;
+use picoclaw_core::{error, info, warn};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::notify::{watchdog_interval, Notifier};
+use crate::{setup, Failure};
+
+/// Long polls (one per channel), a provider call, a tool and SQLite calls
+/// can be in flight together; more than this only queues.
+const BLOCKING_THREADS: usize = 8;
+
+pub fn run(config: Config) -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_keep_alive(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the event loop: {e}")))?;
+    let result = rt.block_on(main_loop(config));
+    // A long poll may still be parked on a pool thread; it holds nothing we
+    // need, so do not wait the full poll timeout for it.
+    rt.shutdown_background();
+    result
+}
+
+async fn main_loop(config: Config) -> Result<(), Failure> {
+    let store = setup::open_store(&config)?;
+    let db = Db::new(store);
+    let agent = setup::agent(&config, db.clone())?;
+    let notifier = Notifier::from_env();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::Runtime(e.to_string()))?;
+
+    // Connecting may wait for the network; signals are served meanwhile.
+    let cfg = config.clone();
+    let flag = stopping.clone();
+    let mut connect = tokio::task::spawn_blocking(move || {
+        setup::connect_channels(&cfg, &|| flag.load(Ordering::SeqCst))
+    });
+    let channels = loop {
+        tokio::select! {
+            res = &mut connect => break res.map_err(|e| Failure::Runtime(e.to_string()))?,
+            _ = term.recv() => stopping.store(true, Ordering::SeqCst),
+            _ = int.recv() => stopping.store(true, Ordering::SeqCst),
+        }
+    };
+    if stopping.load(Ordering::SeqCst) {
+        info!("stopped before channels were connected");
+        return finish(&db);
+    }
+    if channels.is_empty() {
+        warn!("no channel is running (none enabled or all failed); idle until stopped");
+    }
+
+    let runtime = Runtime::new(
+        agent,
+        channels,
+        RuntimeOptions {
+            shutdown_timeout: config.agent.shutdown_timeout,
+        },
+    );
+    let mut work = tokio::spawn(runtime.run(stop_rx));
+    if let Some(n) = &notifier {
+        n.send("READY=1");
+    }
+    info!("picoclaw {} ready", env!("CARGO_PKG_VERSION"));
+    let mut watchdog = watchdog_interval().map(tokio::time::interval);
+
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { info!("SIGINT: shutting down"); break; }
+            _ = hup.recv() => reload(&config),
+            _ = async { match watchdog.as_mut() { Some(w) => { w.tick().await; } None => std::future::pending().await } } => {
+                if let Some(n) = &notifier { n.send("WATCHDOG=1"); }
+            }
+            _ = &mut work => { warn!("runtime ended unexpectedly"); break; }
+        }
+    }
+    if let Some(n) = &notifier {
+        n.send("STOPPING=1");
+    }
+    let _ = stop_tx.send(true);
+    // The runtime itself bounds its drain by shutdown_timeout; the extra
+    // margin only guards against a bug there.
+    let grace = config.agent.shutdown_timeout * 2 + std::time::Duration::from_secs(1);
+    if tokio::time::timeout(grace, &mut work).await.is_err() {
+        warn!("runtime did not stop within {} s", grace.as_secs());
+    }
+    finish(&db)
+}
+
+fn finish(db: &Db) -> Result<(), Failure> {
+    if let Err(e) = db.blocking(|s| s.checkpoint()) {
+        warn!("final WAL checkpoint failed: {e}");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP: re-read and validate the config. Only `log.level` is applied
+/// live: swapping channels, providers or the sandbox under a running turn
+/// is how exactly-once guarantees get lost, so those need a restart.
+fn reload(current: &Config) {
+    match picoclaw_config::load(Some(&current.path)) {
+        Ok(new) => {
+            let level = std::env::var("PICOCLAW_LOG")
+                .ok()
+                .and_then(|l| picoclaw_core::log::Level::parse(&l))
+                .unwrap_or(new.log.level);
+            picoclaw_core::log::set_level(level);
+            info!("SIGHUP: config re-read; log.level = {} applied; other changes take effect after a restart", level.as_str());
+        }
+        Err(e) => error!("SIGHUP: config not reloaded: {e}"),
+    }
+}
