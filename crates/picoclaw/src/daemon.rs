@@ -44,7 +44,13 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::Runtime(e.to_string()))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::Runtime(e.to_string()))?;
 
-    // Connecting may wait for the network; signals are served meanwhile.
+    // Ready means the store is open and the agent built. Channels may still
+    // be waiting for the network (a board at boot): systemd must not kill a
+    // service for that, and signals are served meanwhile.
+    if let Some(n) = &notifier {
+        n.send("READY=1");
+    }
+    info!("picoclaw {} ready", env!("CARGO_PKG_VERSION"));
     let cfg = config.clone();
     let flag = stopping.clone();
     let mut connect = tokio::task::spawn_blocking(move || {
@@ -73,10 +79,7 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
         },
     );
     let mut work = tokio::spawn(runtime.run(stop_rx));
-    if let Some(n) = &notifier {
-        n.send("READY=1");
-    }
-    info!("picoclaw {} ready", env!("CARGO_PKG_VERSION"));
+    info!("picoclaw {} running", env!("CARGO_PKG_VERSION"));
     let mut watchdog = watchdog_interval().map(tokio::time::interval);
 
     loop {
