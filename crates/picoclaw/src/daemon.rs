@@ -56,11 +56,13 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
     let mut connect = tokio::task::spawn_blocking(move || {
         setup::connect_channels(&cfg, &|| flag.load(Ordering::SeqCst))
     });
+    let mut watchdog = watchdog_interval().map(tokio::time::interval);
     let channels = loop {
         tokio::select! {
             res = &mut connect => break res.map_err(|e| Failure::Runtime(e.to_string()))?,
             _ = term.recv() => stopping.store(true, Ordering::SeqCst),
             _ = int.recv() => stopping.store(true, Ordering::SeqCst),
+            _ = tick(&mut watchdog) => ping(&notifier),
         }
     };
     if stopping.load(Ordering::SeqCst) {
@@ -80,16 +82,12 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
     );
     let mut work = tokio::spawn(runtime.run(stop_rx));
     info!("picoclaw {} running", env!("CARGO_PKG_VERSION"));
-    let mut watchdog = watchdog_interval().map(tokio::time::interval);
-
     loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { info!("SIGINT: shutting down"); break; }
             _ = hup.recv() => reload(&config),
-            _ = async { match watchdog.as_mut() { Some(w) => { w.tick().await; } None => std::future::pending().await } } => {
-                if let Some(n) = &notifier { n.send("WATCHDOG=1"); }
-            }
+            _ = tick(&mut watchdog) => ping(&notifier),
             _ = &mut work => { warn!("runtime ended unexpectedly"); break; }
         }
     }
@@ -104,6 +102,22 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
         warn!("runtime did not stop within {} s", grace.as_secs());
     }
     finish(&db)
+}
+
+/// The next watchdog tick, or never when the watchdog is off.
+async fn tick(watchdog: &mut Option<tokio::time::Interval>) {
+    match watchdog.as_mut() {
+        Some(w) => {
+            w.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn ping(notifier: &Option<Notifier>) {
+    if let Some(n) = notifier {
+        n.send("WATCHDOG=1");
+    }
 }
 
 fn finish(db: &Db) -> Result<(), Failure> {
