@@ -2,6 +2,8 @@
 //! the binary as a child process whose stderr is kept for assertions.
 
 #![allow(dead_code)]
+// Fixture code: a failed setup step should panic with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -252,4 +254,151 @@ pub fn run(args: &[&str]) -> std::process::Output {
         .stdin(Stdio::null())
         .output()
         .expect("run picoclaw")
+}
+
+/// Like [`run`], with extra environment variables.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("PICOCLAW_CONFIG")
+        .env_remove("PICOCLAW_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run picoclaw")
+}
+
+pub fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `http://127.0.0.1:PORT/v1` where nothing listens: the port was bound
+/// and released, so connecting is refused.
+pub fn refused_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    format!("http://127.0.0.1:{port}/v1")
+}
+
+/// A `[[providers]]` entry for a fallback fake (any key accepted).
+pub fn fallback_provider(name: &str, llm: &FakeLlm) -> String {
+    format!(
+        r#"[[providers]]
+name = "{name}"
+kind = "openai"
+base_url = "{}"
+model = "{name}-model"
+timeout_secs = 5
+"#,
+        llm.openai_base()
+    )
+}
+
+impl Picoclaw {
+    pub fn workspace(&self) -> PathBuf {
+        self.dir.path().join("workspace")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Rewrites the config file (before a start, or before SIGHUP).
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let text = fs::read_to_string(&self.config).expect("read config");
+        write_private(&self.config, &edit(text));
+    }
+
+    /// The state database, opened read-only beside the running daemon.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.state_dir().join("picoclaw.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open state db")
+    }
+
+    /// Every `inbound` row as `(text, status)`, oldest first.
+    pub fn inbound_rows(&self) -> Vec<(String, String)> {
+        let db = self.db();
+        let mut st = db
+            .prepare("SELECT text, status FROM inbound ORDER BY id")
+            .expect("prepare");
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    /// Texts the user saw, in order.
+    pub fn visible(&self) -> Vec<String> {
+        self.tg.sent().into_iter().map(|m| m.visible).collect()
+    }
+
+    /// Sends `barrier <tag>` and waits for its echo, which the default
+    /// responder gives once the LLM script is empty. Messages are answered
+    /// and sent in order, so anything an earlier message was going to send
+    /// has been sent by then. Returns every visible text sent so far.
+    pub fn barrier(&self, tag: &str) -> Vec<String> {
+        let want = format!("echo: barrier {tag}");
+        self.say(&format!("barrier {tag}"));
+        let seen = wait_until(WAIT, || self.visible().contains(&want));
+        assert!(
+            seen,
+            "no {want:?}; sent {:?}\nstderr:\n{}",
+            self.visible(),
+            self.stderr()
+        );
+        self.visible()
+    }
+
+    /// Runs a one-shot subcommand against this fixture's config.
+    pub fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        let config = self.config.display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--config", config.as_str()]);
+        run(&all)
+    }
+}
+
+/// A datagram socket standing in for systemd's `NOTIFY_SOCKET`.
+pub struct NotifySocket {
+    sock: std::os::unix::net::UnixDatagram,
+    pub path: PathBuf,
+    seen: std::cell::RefCell<Vec<String>>,
+}
+
+impl NotifySocket {
+    pub fn bind(dir: &Path) -> NotifySocket {
+        let path = dir.join("notify.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind notify socket");
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        NotifySocket {
+            sock,
+            path,
+            seen: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Waits until a datagram equal to `state` (e.g. `READY=1`) arrived;
+    /// returns every datagram received so far.
+    pub fn wait_for(&self, state: &str, timeout: Duration) -> Vec<String> {
+        let end = Instant::now() + timeout;
+        let mut buf = [0u8; 512];
+        while !self.seen.borrow().iter().any(|s| s == state) && Instant::now() < end {
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                self.seen.borrow_mut().push(msg);
+            }
+        }
+        self.seen.borrow().clone()
+    }
 }

@@ -1,4 +1,7 @@
 //! One module per area. Each test names the behaviour it proves.
 
+// Test helpers outside #[test] fns panic on failed setup by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 mod conversation;

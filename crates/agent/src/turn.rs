@@ -159,13 +159,11 @@ impl Agent {
 
         let mut iterations = prior.iter().filter(|m| !m.tool_calls.is_empty()).count() as u32;
         let mut failures: HashMap<(String, String), u32> = HashMap::new();
-        if let Some(step) = self
+        if let Some(Step::Done(reply)) = self
             .finish_pending_calls(session, inbound_id, &prior, cancel, &mut failures)
             .await?
         {
-            if let Step::Done(reply) = step {
-                return Ok(reply);
-            }
+            return Ok(reply);
         }
 
         loop {
