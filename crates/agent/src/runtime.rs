@@ -219,7 +219,8 @@ async fn worker(sh: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             return;
         }
-        let rows = match db.call(|s| s.pending_inbound(BATCH)).await {
+        let names: Vec<&'static str> = sh.channels.keys().copied().collect();
+        let rows = match db.call(move |s| s.pending_inbound_for(&names, BATCH)).await {
             Ok(rows) => rows,
             Err(e) => {
                 error!("cannot read pending messages: {e}");
@@ -229,10 +230,6 @@ async fn worker(sh: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 continue;
             }
         };
-        let rows: Vec<InboundRow> = rows
-            .into_iter()
-            .filter(|r| sh.channels.contains_key(r.inbound.channel.as_str()))
-            .collect();
         if rows.is_empty() {
             tokio::select! {
                 _ = sh.wake_worker.notified() => {}

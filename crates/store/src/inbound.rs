@@ -180,6 +180,33 @@ impl Store {
         })
     }
 
+    /// Like [`Store::pending_inbound`], limited to events of `channels`, so
+    /// leftovers of a channel that is not running (a crashed `picoclaw
+    /// agent`, a disabled channel) never crowd out the ones that are.
+    pub fn pending_inbound_for(
+        &self,
+        channels: &[&str],
+        max: usize,
+    ) -> Result<Vec<InboundRow>, StoreError> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; channels.len()].join(", ");
+        self.run(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {INBOUND_COLUMNS} FROM inbound
+                 WHERE status IN ('pending', 'working') AND channel IN ({marks})
+                 ORDER BY id LIMIT {}",
+                limit(max)
+            ))?;
+            let rows = stmt.query_map(
+                rusqlite::params_from_iter(channels.iter()),
+                inbound_from_row,
+            )?;
+            rows.collect()
+        })
+    }
+
     /// One stored event by id, in any status.
     pub fn inbound(&self, id: i64) -> Result<Option<InboundRow>, StoreError> {
         self.run(|c| {
