@@ -228,9 +228,63 @@ pub(crate) fn probe_abi() -> Option<u32> {
     u32::try_from(rc).ok().filter(|abi| *abi >= 1)
 }
 
-/// Builds the ruleset in the parent. Paths that vanished or cannot be
-/// opened are skipped (logged at debug): a missing rule only denies more.
-pub(crate) fn build_ruleset(abi: u32, rules: &[FsRule], ports: &[u16]) -> io::Result<OwnedFd> {
+/// A path rule whose target is already open (`O_PATH`), so building a
+/// ruleset is one `landlock_add_rule` per rule. Held across runs by the
+/// plan cache; the fd pins the inode the rule was planned for.
+#[derive(Debug)]
+pub(crate) struct OpenedRule {
+    pub path: PathBuf,
+    pub access: Access,
+    pub is_dir: bool,
+    pub fd: OwnedFd,
+}
+
+impl OpenedRule {
+    pub(crate) fn open(rule: &FsRule) -> io::Result<OpenedRule> {
+        let c = CString::new(rule.path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        // SAFETY: c is a valid C string; O_PATH opens without read permission.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is fresh and ours.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: st is plain data filled by fstat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid fd and out pointer.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OpenedRule {
+            path: rule.path.clone(),
+            access: rule.access,
+            is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+            fd,
+        })
+    }
+}
+
+/// Opens every rule, skipping (with a debug line) paths that vanished or
+/// cannot be opened: a missing rule only denies more.
+pub(crate) fn open_rules(rules: &[FsRule]) -> Vec<OpenedRule> {
+    rules
+        .iter()
+        .filter_map(|r| match OpenedRule::open(r) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                picoclaw_core::debug!("landlock rule for {} skipped: {e}", r.path.display());
+                None
+            }
+        })
+        .collect()
+}
+
+/// Builds the ruleset in the parent from already opened rules.
+pub(crate) fn build_ruleset<'a>(
+    abi: u32,
+    rules: impl IntoIterator<Item = &'a OpenedRule>,
+    ports: &[u16],
+) -> io::Result<OwnedFd> {
     let attr = RulesetAttr {
         handled_access_fs: handled_fs(abi),
         handled_access_net: handled_net(abi),
@@ -253,8 +307,17 @@ pub(crate) fn build_ruleset(abi: u32, rules: &[FsRule], ports: &[u16]) -> io::Re
     // SAFETY: the kernel just gave us this fd (O_CLOEXEC by default).
     let ruleset = unsafe { OwnedFd::from_raw_fd(fd) };
     for rule in rules {
-        if let Err(e) = add_path_rule(&ruleset, abi, rule) {
-            picoclaw_core::debug!("landlock rule for {} skipped: {e}", rule.path.display());
+        let allowed = rule.access.bits(abi, rule.is_dir);
+        if allowed == 0 {
+            continue;
+        }
+        let e = add_path_rule(ruleset.as_raw_fd(), allowed, rule.fd.as_raw_fd());
+        if e != 0 {
+            picoclaw_core::debug!(
+                "landlock rule for {} skipped: {}",
+                rule.path.display(),
+                io::Error::from_raw_os_error(e)
+            );
         }
     }
     if handled_net(abi) != 0 {
@@ -281,44 +344,28 @@ pub(crate) fn build_ruleset(abi: u32, rules: &[FsRule], ports: &[u16]) -> io::Re
     Ok(ruleset)
 }
 
-fn add_path_rule(ruleset: &OwnedFd, abi: u32, rule: &FsRule) -> io::Result<()> {
-    let c = CString::new(rule.path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    // SAFETY: c is a valid C string; O_PATH opens without read permission.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is fresh and ours.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: st is plain data filled by fstat.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid fd and out pointer.
-    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-    let allowed = rule.access.bits(abi, is_dir);
-    if allowed == 0 {
-        return Ok(());
-    }
+/// One path rule; async-signal-safe (the namespace child adds its fresh
+/// `/proc` this way). Returns 0 or an errno.
+pub(crate) fn add_path_rule(ruleset: RawFd, allowed: u64, target: RawFd) -> i32 {
     let attr = PathBeneathAttr {
         allowed_access: allowed,
-        parent_fd: fd.as_raw_fd(),
+        parent_fd: target,
     };
     // SAFETY: valid path_beneath_attr for RULE_PATH_BENEATH.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_landlock_add_rule,
-            ruleset.as_raw_fd(),
+            ruleset,
             RULE_PATH_BENEATH,
             &attr as *const PathBeneathAttr,
             0u32,
         )
     };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
+    if rc == 0 {
+        0
+    } else {
+        errno()
     }
-    Ok(())
 }
 
 /// Child side: one syscall, async-signal-safe. Returns 0 or an errno.

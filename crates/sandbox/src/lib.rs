@@ -18,6 +18,7 @@ mod error;
 mod explain;
 mod landlock;
 mod output;
+mod plan;
 mod policy;
 mod probe;
 mod rules;

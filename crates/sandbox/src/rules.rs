@@ -9,6 +9,11 @@ use crate::policy::{etc_secrets, Policy};
 
 /// Devices a shell pipeline needs; nothing else under /dev is reachable.
 const DEV_READ: &[&str] = &["/dev/zero", "/dev/urandom", "/dev/random"];
+/// Read-write devices: the bit bucket, the always-full device, and the
+/// controlling tty (which a command in its own session never has, so
+/// opening it fails with ENXIO; granted so the namespace view and the
+/// Landlock view agree).
+const DEV_WRITE: &[&str] = &["/dev/null", "/dev/full", "/dev/tty"];
 
 /// The workspace, canonical, after refusing the roots that would give the
 /// tool too much: `/`, `$HOME` or any ancestor of it.
@@ -48,15 +53,10 @@ pub(crate) fn hidden(policy: &Policy) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The full rule list. `writable` are the workspace and tmp dir (already
-/// canonical); a hidden path inside one of them is refused, since a
-/// writable directory cannot be split into per-entry rules without
-/// breaking file creation.
-pub(crate) fn fs_rules(
-    policy: &Policy,
-    writable: &[&Path],
-    fs: &dyn FsView,
-) -> Result<Vec<FsRule>, SandboxError> {
+/// Refuses a hidden path inside a writable directory (workspace, tmp):
+/// a writable directory cannot be split into per-entry rules without
+/// breaking file creation, and a namespace bind would expose it too.
+pub(crate) fn check_writable(policy: &Policy, writable: &[&Path]) -> Result<(), SandboxError> {
     let hidden = hidden(policy);
     for w in writable {
         if let Some(h) = hidden.iter().find(|h| h.starts_with(w)) {
@@ -67,6 +67,13 @@ pub(crate) fn fs_rules(
             )));
         }
     }
+    Ok(())
+}
+
+/// The rules that depend only on the system roots and hidden paths, not
+/// on the run: these are what the plan cache keeps.
+pub(crate) fn system_rules(policy: &Policy, fs: &dyn FsView) -> Vec<FsRule> {
+    let hidden = hidden(policy);
     let mut roots: Vec<(PathBuf, Access)> = policy
         .read_only_paths
         .iter()
@@ -86,12 +93,26 @@ pub(crate) fn fs_rules(
             .map(|d| (PathBuf::from(d), Access::ReadOnly)),
     );
     let mut rules = plan_fs(&roots, &hidden, fs);
-    if fs.exists(Path::new("/dev/null")) {
-        rules.push(FsRule {
-            path: PathBuf::from("/dev/null"),
-            access: Access::DevNull,
-        });
+    for dev in DEV_WRITE {
+        if fs.exists(Path::new(dev)) {
+            rules.push(FsRule {
+                path: PathBuf::from(dev),
+                access: Access::DevNull,
+            });
+        }
     }
+    rules
+}
+
+/// The full rule list (for `explain`): system rules plus `writable` (the
+/// workspace and tmp dir, already canonical).
+pub(crate) fn fs_rules(
+    policy: &Policy,
+    writable: &[&Path],
+    fs: &dyn FsView,
+) -> Result<Vec<FsRule>, SandboxError> {
+    check_writable(policy, writable)?;
+    let mut rules = system_rules(policy, fs);
     for w in writable {
         rules.push(FsRule {
             path: w.to_path_buf(),

@@ -16,11 +16,11 @@ use picoclaw_core::Cancel;
 use crate::child::{self, ChildSetup, STEP_LANDLOCK, STEP_SECCOMP};
 use crate::enforce::{decide, Enforcement};
 use crate::error::SandboxError;
-use crate::landlock::{self, RealFs};
+use crate::landlock::{self, Access, FsRule};
 use crate::output::Capture;
 use crate::policy::{Limits, Mode, Policy};
 use crate::probe::{probe, Capabilities};
-use crate::{rules, seccomp};
+use crate::{plan, rules, seccomp};
 
 /// How long to keep reading after the command exited or was killed: a
 /// `setsid` grandchild may hold the pipes open forever.
@@ -119,13 +119,23 @@ pub fn run_with(
     let tmp = TmpDir::create(&policy.tmp_root, decision.ids)?;
     let ruleset = match decision.landlock_abi {
         Some(abi) => {
-            let rules = rules::fs_rules(policy, &[&workspace, &tmp.0], &RealFs)?;
-            let fd = landlock::build_ruleset(abi, &rules, &policy.allow_net_ports).map_err(
-                |source| SandboxError::Setup {
-                    what: "building the landlock ruleset",
-                    source,
-                },
-            )?;
+            let writable = [workspace.as_path(), tmp.0.as_path()];
+            rules::check_writable(policy, &writable)?;
+            let own: Vec<FsRule> = writable
+                .iter()
+                .map(|w| FsRule {
+                    path: w.to_path_buf(),
+                    access: Access::ReadWrite,
+                })
+                .collect();
+            let own = landlock::open_rules(&own);
+            let system = plan::system_rules(policy);
+            let fd =
+                landlock::build_ruleset(abi, system.iter().chain(&own), &policy.allow_net_ports)
+                    .map_err(|source| SandboxError::Setup {
+                        what: "building the landlock ruleset",
+                        source,
+                    })?;
             Some(fd)
         }
         None => None,

@@ -310,12 +310,19 @@ fn main() {
             "detach" => {
                 // The `setsid sleep 999 &` escape: a child in its own
                 // session keeps stdout open while the leader exits.
+                // The leader waits until the child has left the process
+                // group, or the group kill could catch it first.
+                let mut p = [0; 2];
+                libc::pipe(p.as_mut_ptr());
                 let pid = libc::fork();
                 if pid == 0 {
                     libc::setsid();
+                    libc::write(p[1], b"s".as_ptr().cast(), 1);
                     libc::sleep(999);
                     libc::_exit(0);
                 }
+                let mut b = [0u8; 1];
+                libc::read(p[0], b.as_mut_ptr().cast(), 1);
                 println!("detached {pid}");
             }
             "yes" => {

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use picoclaw_core::Cancel;
-use picoclaw_sandbox::{run, run_with, Capabilities, Cmd, Mode, Outcome, Policy};
+use picoclaw_sandbox::{probe, run_with, Capabilities, Cmd, Mode, Outcome, Policy};
 
 pub const NOBODY: (u32, u32) = (65534, 65534);
 
@@ -83,15 +83,13 @@ impl Env {
     }
 
     pub fn probe(&self, policy: &Policy, args: &[&str]) -> Outcome {
-        let mut argv = vec![self.probe.clone()];
-        argv.extend(args.iter().map(|s| s.to_string()));
-        run(policy, Cmd::Argv(&argv), None, &Cancel::new()).unwrap()
+        self.probe_with(policy, &probe(), args)
     }
 
     pub fn probe_with(&self, policy: &Policy, caps: &Capabilities, args: &[&str]) -> Outcome {
         let mut argv = vec![self.probe.clone()];
         argv.extend(args.iter().map(|s| s.to_string()));
-        run_with(policy, caps, Cmd::Argv(&argv), None, &Cancel::new()).unwrap()
+        retry_busy(|| run_with(policy, caps, Cmd::Argv(&argv), None, &Cancel::new()))
     }
 
     /// The same probe without any sandbox, as root: the control that shows
@@ -113,6 +111,25 @@ impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// Runs `f`, retrying while exec fails with ETXTBSY: another test thread
+/// may have forked while our probe copy was still open for writing, and
+/// that child holds the write fd until its own exec.
+pub fn retry_busy(
+    mut f: impl FnMut() -> Result<Outcome, picoclaw_sandbox::SandboxError>,
+) -> Outcome {
+    for _ in 0..50 {
+        match f() {
+            Err(picoclaw_sandbox::SandboxError::Spawn { source, .. })
+                if source.raw_os_error() == Some(libc::ETXTBSY) =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("probe binary stayed busy");
 }
 
 pub fn s(p: &Path) -> String {
