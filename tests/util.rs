@@ -48,12 +48,45 @@ impl Drop for TempDir {
     }
 }
 
+/// How to start picoclaw: the binary under test, or another build of it
+/// (a cross-built release binary) run through a wrapper such as
+/// `qemu-aarch64-static`.
+#[derive(Debug, Clone)]
+pub struct Exe {
+    pub wrapper: Option<PathBuf>,
+    pub bin: PathBuf,
+}
+
+impl Exe {
+    /// The binary cargo built for these tests.
+    pub fn native() -> Exe {
+        Exe {
+            wrapper: None,
+            bin: PathBuf::from(BIN),
+        }
+    }
+
+    /// A command that runs the binary; arguments go after it.
+    pub fn command(&self) -> Command {
+        match &self.wrapper {
+            Some(w) => {
+                let mut cmd = Command::new(w);
+                cmd.arg(&self.bin);
+                cmd
+            }
+            None => Command::new(&self.bin),
+        }
+    }
+}
+
 /// A running (or stopped) picoclaw with its fakes.
 pub struct Picoclaw {
     pub dir: TempDir,
     pub tg: FakeTelegram,
     pub llm: FakeLlm,
     pub config: PathBuf,
+    /// What `start` runs; replace it before starting to test another build.
+    pub exe: Exe,
     child: Option<Child>,
     starts: u32,
 }
@@ -113,6 +146,7 @@ impl Picoclaw {
             tg,
             llm,
             config,
+            exe: Exe::native(),
             child: None,
             starts: 0,
         }
@@ -131,7 +165,7 @@ impl Picoclaw {
         assert!(self.child.is_none(), "already running");
         self.starts += 1;
         let log = fs::File::create(self.stderr_path()).expect("stderr log");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = self.exe.command();
         cmd.arg("--config")
             .arg(&self.config)
             .env_remove("NOTIFY_SOCKET")
