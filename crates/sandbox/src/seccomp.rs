@@ -95,7 +95,7 @@ mod sys {
         SYS_fsconfig as fsconfig, SYS_fsmount as fsmount, SYS_fsopen as fsopen,
         SYS_fspick as fspick, SYS_init_module as init_module, SYS_io_uring_enter as io_uring_enter,
         SYS_io_uring_register as io_uring_register, SYS_io_uring_setup as io_uring_setup,
-        SYS_ioctl as ioctl, SYS_kexec_file_load as kexec_file_load, SYS_kexec_load as kexec_load,
+        SYS_ioctl as ioctl, SYS_kexec_load as kexec_load,
         SYS_keyctl as keyctl, SYS_listen as listen, SYS_mount as mount,
         SYS_mount_setattr as mount_setattr, SYS_move_mount as move_mount,
         SYS_open_by_handle_at as open_by_handle_at, SYS_open_tree as open_tree,
@@ -108,6 +108,12 @@ mod sys {
         SYS_swapon as swapon, SYS_syslog as syslog, SYS_umount2 as umount2, SYS_unshare as unshare,
         SYS_userfaultfd as userfaultfd,
     };
+    #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64")))]
+    pub use libc::SYS_kexec_file_load as kexec_file_load;
+    /// libc's musl bindings for aarch64 and riscv64 lack this constant; both
+    /// use the kernel's asm-generic syscall table, where it is 294.
+    #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+    pub const kexec_file_load: libc::c_long = 294;
 }
 
 /// The deny list for a policy with (`net`) or without network.
