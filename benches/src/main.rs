@@ -1,1 +1,438 @@
-fn main() {}
+//! `picoclaw-bench`: measures the release binary against the fake Telegram
+//! and LLM servers (in this process, on 127.0.0.1) and prints a markdown
+//! table of metric, median (min–max) of repeated runs, budget and verdict.
+//! `scripts/bench` builds everything and calls it; see `--help`.
+//!
+//! It reports; it does not fail on a missed budget (shared machines are
+//! noisy). Only the binary size is enforced, by `scripts/size-check`.
+
+mod harness;
+mod measure;
+mod report;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use report::{Budget, Row, Stats, Unit};
+
+const USAGE: &str = "\
+picoclaw-bench --bin PATH [options]
+
+  --bin PATH             release picoclaw binary to drive (required)
+  --musl PATH            x86_64-musl binary, for the size row
+  --size LABEL=PATH      another binary for a size row (e.g. riscv64=...)
+  --spawn-overhead PATH  the sandbox crate's spawn_overhead example binary
+  --runs N               repetitions per metric (default 5, at least 5
+                         unless --quick)
+  --quick                fewer messages (CI): 1,000 for RSS growth, 200 for
+                         the per-message overhead
+  --no-callgrind         skip the valgrind instruction count
+  --out PATH             also write the report here
+  --only GROUPS          comma-separated subset: size,life,overhead,sandbox,
+                         growth,callgrind (default: all)
+";
+
+struct Opts {
+    bin: PathBuf,
+    sizes: Vec<(String, PathBuf, f64)>,
+    spawn_overhead: Option<PathBuf>,
+    runs: usize,
+    quick: bool,
+    callgrind: bool,
+    out: Option<PathBuf>,
+    only: Option<Vec<String>>,
+}
+
+impl Opts {
+    fn wants(&self, group: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|g| g.iter().any(|x| x == group))
+    }
+}
+
+const MB4: f64 = 4.0 * 1_048_576.0;
+const MB3_5: f64 = 3.5 * 1_048_576.0;
+
+fn parse_args() -> Result<Opts, String> {
+    let mut args = std::env::args().skip(1);
+    let mut bin = None;
+    let mut sizes = Vec::new();
+    let mut opts = Opts {
+        bin: PathBuf::new(),
+        sizes: Vec::new(),
+        spawn_overhead: None,
+        runs: 5,
+        quick: false,
+        callgrind: true,
+        out: None,
+        only: None,
+    };
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--bin" => bin = Some(PathBuf::from(value()?)),
+            "--musl" => sizes.push((String::from("x86_64-musl"), PathBuf::from(value()?), MB4)),
+            "--size" => {
+                let v = value()?;
+                let (label, path) = v.split_once('=').ok_or("--size wants LABEL=PATH")?;
+                let budget = if label.starts_with("riscv64") {
+                    MB3_5
+                } else {
+                    MB4
+                };
+                sizes.push((label.to_string(), PathBuf::from(path), budget));
+            }
+            "--spawn-overhead" => opts.spawn_overhead = Some(PathBuf::from(value()?)),
+            "--runs" => opts.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
+            "--quick" => opts.quick = true,
+            "--no-callgrind" => opts.callgrind = false,
+            "--out" => opts.out = Some(PathBuf::from(value()?)),
+            "--only" => {
+                opts.only = Some(value()?.split(',').map(str::to_string).collect());
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    opts.bin = bin.ok_or("--bin is required")?;
+    if !opts.quick && opts.runs < 5 {
+        return Err(String::from("--runs must be at least 5 (or use --quick)"));
+    }
+    opts.runs = opts.runs.max(1);
+    let mut all = vec![(String::from("x86_64-gnu"), opts.bin.clone(), MB4)];
+    all.extend(sizes);
+    opts.sizes = all;
+    Ok(opts)
+}
+
+fn main() {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("picoclaw-bench: {e}\n");
+            }
+            eprint!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let started = Instant::now();
+    let rows = run(&opts);
+    let table = report::table(&rows);
+    let doc = format!(
+        "# picoclaw benchmarks\n\n{}\n{table}\n{}",
+        header(&opts, started.elapsed()),
+        NOTES
+    );
+    println!("{doc}");
+    if let Some(path) = &opts.out {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = std::fs::write(path, &doc) {
+            eprintln!("picoclaw-bench: cannot write {}: {e}", path.display());
+            std::process::exit(1);
+        }
+        eprintln!("picoclaw-bench: wrote {}", path.display());
+    }
+}
+
+fn progress(what: &str) {
+    eprintln!("picoclaw-bench: {what}");
+}
+
+fn run(opts: &Opts) -> Vec<Row> {
+    let mut rows = Vec::new();
+    if opts.wants("size") {
+        rows.extend(size_rows(opts));
+    }
+    // Lives give several rows that the issue lists apart; keep its order.
+    let mut life = if opts.wants("life") {
+        life_rows(opts)
+    } else {
+        Vec::new()
+    };
+    let mut take = |n: usize| -> Vec<Row> { life.drain(..n.min(life.len())).collect() };
+    rows.extend(take(3));
+    if opts.wants("overhead") {
+        rows.push(overhead_row(opts));
+    }
+    if opts.wants("sandbox") {
+        rows.push(sandbox_row(opts));
+    }
+    if opts.wants("growth") {
+        rows.push(growth_row(opts));
+    }
+    rows.extend(take(3));
+    if opts.wants("callgrind") {
+        rows.push(callgrind_row(opts));
+    }
+    rows
+}
+
+fn size_rows(opts: &Opts) -> Vec<Row> {
+    opts.sizes
+        .iter()
+        .map(|(label, path, budget)| {
+            let value = std::fs::metadata(path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|m| {
+                    Stats::of(&[m.len() as f64]).ok_or_else(|| String::from("no sample"))
+                });
+            row(
+                &format!("stripped binary size, {label}"),
+                value,
+                Unit::Bytes,
+                Budget::AtMost(*budget),
+                "1 MB = 1 MiB here",
+            )
+        })
+        .collect()
+}
+
+/// Start-up, idle, one plain message, one two-tool turn: six rows, the
+/// first three and last three of the issue's middle section.
+fn life_rows(opts: &Opts) -> Vec<Row> {
+    let mut lives = Vec::new();
+    let mut life_err = None;
+    for i in 0..opts.runs {
+        progress(&format!(
+            "start-up / idle / turn run {}/{} (10 s idle each)",
+            i + 1,
+            opts.runs
+        ));
+        match measure::life(&opts.bin, Duration::from_secs(10)) {
+            Ok(l) => lives.push(l),
+            Err(e) => life_err = Some(e),
+        }
+    }
+    let col = |f: fn(&measure::Life) -> f64| -> Result<Stats, String> {
+        let v: Vec<f64> = lives.iter().map(f).collect();
+        Stats::of(&v).ok_or_else(|| life_err.clone().unwrap_or_default())
+    };
+    // The fake model answers a tool result with "done: " + its first 40
+    // characters; an exec result starts with its exit status.
+    let exec_note = match lives.first() {
+        Some(l) if l.tool_reply.starts_with("done: exit 0") => String::from("exec ran sandboxed"),
+        Some(l) => format!("exec did not succeed: reply {:?}", l.tool_reply),
+        None => String::new(),
+    };
+    vec![
+        row(
+            "exec → first getUpdates at the fake",
+            col(|l| l.first_poll_ms),
+            Unit::Ms,
+            Budget::AtMost(20.0),
+            "",
+        ),
+        row(
+            "idle RSS (VmRSS) 10 s after start, polling",
+            col(|l| l.idle_rss_kib),
+            Unit::KiB,
+            Budget::AtMost(4096.0),
+            "",
+        ),
+        row(
+            "peak RSS (VmHWM) over a turn with 2 tool calls incl. sandboxed exec",
+            col(|l| l.peak_rss_kib),
+            Unit::KiB,
+            Budget::AtMost(8192.0),
+            &exec_note,
+        ),
+        row(
+            "bytes of the first LLM request (one-line message, default tools)",
+            col(|l| l.first_request_bytes),
+            Unit::Bytes,
+            Budget::AtMost(8192.0),
+            "",
+        ),
+        row(
+            "LLM calls for a message that needs no tool",
+            col(|l| l.llm_calls_no_tool),
+            Unit::Count,
+            Budget::Exactly(1.0),
+            "",
+        ),
+        row(
+            "threads while idle",
+            col(|l| l.idle_threads),
+            Unit::Count,
+            Budget::Report,
+            "",
+        ),
+    ]
+}
+
+fn message_counts(opts: &Opts) -> (usize, usize) {
+    if opts.quick {
+        (200, 1_000)
+    } else {
+        (500, 10_000)
+    }
+}
+
+fn overhead_row(opts: &Opts) -> Row {
+    let (n, _) = message_counts(opts);
+    let mut over = Vec::new();
+    let mut err = String::new();
+    for i in 0..opts.runs {
+        progress(&format!(
+            "overhead run {}/{} ({n} messages)",
+            i + 1,
+            opts.runs
+        ));
+        match measure::burst(&opts.bin, n) {
+            Ok(b) => over.push(b.per_message_ms),
+            Err(e) => err = e,
+        }
+    }
+    row(
+        "agent-loop overhead per message (wall / N, instant fakes)",
+        Stats::of(&over).ok_or(err),
+        Unit::Ms,
+        Budget::AtMost(1.0),
+        &format!("N = {n}, one chat, pushed at once"),
+    )
+}
+
+fn growth_row(opts: &Opts) -> Row {
+    let (_, n) = message_counts(opts);
+    let mut growth = Vec::new();
+    let mut per = Vec::new();
+    let mut err = String::new();
+    for i in 0..opts.runs {
+        progress(&format!(
+            "RSS growth run {}/{} ({n} messages)",
+            i + 1,
+            opts.runs
+        ));
+        match measure::burst(&opts.bin, n) {
+            Ok(b) => {
+                growth.push(b.rss_end_kib - b.rss_after_100_kib);
+                per.push(b.per_message_ms);
+            }
+            Err(e) => err = e,
+        }
+    }
+    let mut note = match Stats::of(&per) {
+        Some(s) => format!("{:.3} ms/message over these runs", s.median),
+        None => String::new(),
+    };
+    if opts.quick {
+        note.push_str("; --quick: fewer messages than the budget's 10,000");
+    }
+    row(
+        &format!("RSS growth after {n} messages (VmRSS end − after 100)"),
+        Stats::of(&growth).ok_or(err),
+        Unit::KiB,
+        Budget::AtMost(1024.0),
+        &note,
+    )
+}
+
+fn row(metric: &str, value: Result<Stats, String>, unit: Unit, budget: Budget, note: &str) -> Row {
+    Row {
+        metric: metric.to_string(),
+        value,
+        unit,
+        budget,
+        note: note.to_string(),
+    }
+}
+
+fn sandbox_row(opts: &Opts) -> Row {
+    let metric = "sandboxed spawn+wait of /bin/true minus plain";
+    let Some(example) = &opts.spawn_overhead else {
+        return row(
+            metric,
+            Err(String::from("no --spawn-overhead binary given")),
+            Unit::Ms,
+            Budget::AtMost(2.0),
+            "",
+        );
+    };
+    let mut added = Vec::new();
+    let mut err = String::new();
+    for i in 0..opts.runs {
+        progress(&format!("sandbox spawn run {}/{}", i + 1, opts.runs));
+        match measure::sandbox_overhead(example, 100) {
+            Ok(ms) => added.push(ms),
+            Err(e) => err = e,
+        }
+    }
+    let label = measure::sandbox_label(example);
+    row(
+        metric,
+        Stats::of(&added).ok_or(err),
+        Unit::Ms,
+        Budget::AtMost(2.0),
+        &format!("each run: median of 100 interleaved pairs; {label}"),
+    )
+}
+
+fn callgrind_row(opts: &Opts) -> Row {
+    let metric = "instructions per message (callgrind)";
+    let (a, b) = if opts.quick { (10, 40) } else { (20, 120) };
+    let value = if !opts.callgrind {
+        Err(String::from("skipped (--no-callgrind)"))
+    } else {
+        progress(&format!("callgrind: {a} and {b} messages (slow)"));
+        // Two runs differing only in message count: the difference divided
+        // by the count difference cancels start-up and shutdown.
+        measure::callgrind_instructions(&opts.bin, a).and_then(|ia| {
+            let ib = measure::callgrind_instructions(&opts.bin, b)?;
+            let per = (ib as f64 - ia as f64) / (b - a) as f64;
+            Stats::of(&[per]).ok_or_else(|| String::from("no sample"))
+        })
+    };
+    row(
+        metric,
+        value,
+        Unit::Instructions,
+        Budget::Report,
+        &format!("(I({b}) − I({a})) / {}; one run each, deterministic", b - a),
+    )
+}
+
+fn header(opts: &Opts, took: Duration) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| String::from("unknown CPU"));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let rev = std::env::var("PICOCLAW_BENCH_REV").unwrap_or_else(|_| String::from("unknown"));
+    let date = std::env::var("PICOCLAW_BENCH_DATE").unwrap_or_default();
+    format!(
+        "Machine: {cpu}, {cores} cores, Linux {kernel}. Commit {rev}. {date}\n\
+         Mode: {}, {} runs per metric, took {} s. Binary: {}\n",
+        if opts.quick { "--quick" } else { "full" },
+        opts.runs,
+        took.as_secs(),
+        opts.bin.display(),
+    )
+}
+
+const NOTES: &str = "
+How each row is measured (`benches/src`):
+- size: file size of the stripped release binary.
+- exec → first getUpdates: spawn() to the fake counting the first getUpdates
+  request (start-up includes config load, DB open/migrate and getMe).
+- idle RSS / threads: /proc/PID/status VmRSS and Threads, 10 s after spawn,
+  long poll parked (poll_timeout_secs = 30).
+- peak RSS: VmHWM after a turn in which the model calls write_file then exec
+  (`cat`, in the sandbox), over the whole life of the process.
+- overhead: N one-line messages pushed at once, fakes answer instantly,
+  poll_timeout_secs = 1; wall time from the first push to the last reply / N.
+  It includes the fakes' own work and the full SQLite write path.
+- RSS growth: same set-up; VmRSS after the last reply − after the 100th.
+- first request bytes: Content-Length of the first chat/completions request.
+- callgrind: the daemon under `valgrind --tool=callgrind`, whole process.
+";

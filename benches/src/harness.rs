@@ -1,0 +1,212 @@
+//! One picoclaw daemon under measurement: a temp dir, the two fakes
+//! in-process, a config pointing at them, and /proc readers for the child.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use picoclaw_testkit::fake_llm::FakeLlm;
+use picoclaw_testkit::fake_telegram::FakeTelegram;
+
+pub const TOKEN: &str = "123456:BENCH-token";
+pub const USER: i64 = 4242;
+const KEY: &str = "sk-bench-key";
+
+pub type Res<T> = Result<T, String>;
+
+/// How the daemon is configured for one measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    /// `channels.telegram.poll_timeout_secs`: 30 (the default) for idle
+    /// runs, 1 for throughput runs so a quiet moment never parks the poller.
+    pub poll_timeout_secs: u32,
+}
+
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub tg: FakeTelegram,
+    pub llm: FakeLlm,
+    child: Option<Child>,
+    /// When `spawn` was called.
+    pub spawned: Instant,
+}
+
+impl Daemon {
+    /// Starts `bin` (optionally wrapped, e.g. in valgrind) with a fresh
+    /// state directory.
+    pub fn start(bin: &Path, setup: Setup, wrapper: &[String]) -> Res<Daemon> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("picoclaw-bench-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let tg = FakeTelegram::start(TOKEN);
+        let llm = FakeLlm::start_with_key(KEY);
+        let config = dir.join("config.toml");
+        write_private(&config, &config_text(&dir, &tg, &llm, setup))?;
+        let log = fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.arg("--config")
+            .arg(&config)
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("PICOCLAW_LOG")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("HTTP_PROXY")
+            .env_remove("ALL_PROXY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let spawned = Instant::now();
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+        Ok(Daemon {
+            dir,
+            tg,
+            llm,
+            child: Some(child),
+            spawned,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Waits for the first `getUpdates`; returns the time since spawn.
+    pub fn first_poll(&self, timeout: Duration) -> Res<Duration> {
+        if self.tg.wait_for_get_updates(1, timeout) < 1 {
+            return Err(format!(
+                "no getUpdates within {timeout:?}\n{}",
+                self.stderr()
+            ));
+        }
+        Ok(self.spawned.elapsed())
+    }
+
+    pub fn say(&self, text: &str) -> i64 {
+        self.tg.push_text(USER, USER, "bench", text)
+    }
+
+    /// Waits until `n` replies were sent in total.
+    pub fn wait_replies(&self, n: usize, timeout: Duration) -> Res<()> {
+        let got = self.tg.wait_for_sent(n, timeout).len();
+        if got < n {
+            return Err(format!(
+                "only {got} of {n} replies within {timeout:?}\n{}",
+                tail(&self.stderr(), 2000)
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// A `/proc/PID/status` field in kB (VmRSS, VmHWM) or a count (Threads).
+    pub fn status_field(&self, name: &str) -> Res<u64> {
+        status_field(self.pid(), name)
+    }
+
+    /// SIGTERM, then waits for exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Res<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        // SAFETY: signalling our own child, which has not been reaped.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let end = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Ok(());
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(String::from("daemon did not exit after SIGTERM"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn status_field(pid: u32, name: &str) -> Res<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("no {name} in /proc/{pid}/status"))
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    let mut start = s.len().saturating_sub(n);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+fn config_text(dir: &Path, tg: &FakeTelegram, llm: &FakeLlm, setup: Setup) -> String {
+    format!(
+        r#"[agent]
+workspace = "{ws}"
+shutdown_timeout_secs = 5
+
+[store]
+dir = "{state}"
+
+[log]
+level = "info"
+
+[channels.telegram]
+enabled = true
+token = "{TOKEN}"
+api_base = "{api}"
+allow_from = [{USER}]
+poll_timeout_secs = {poll}
+
+[[providers]]
+name = "bench"
+kind = "openai"
+base_url = "{llm}"
+model = "bench-model"
+api_key = "{KEY}"
+timeout_secs = 30
+max_retries = 0
+"#,
+        ws = dir.join("workspace").display(),
+        state = dir.join("state").display(),
+        api = tg.api_base(),
+        llm = llm.openai_base(),
+        poll = setup.poll_timeout_secs,
+    )
+}
+
+fn write_private(path: &Path, text: &str) -> Res<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())
+}

@@ -1,0 +1,172 @@
+//! The measurements. Each drives the real binary through the fakes and
+//! returns raw samples; `main` turns them into rows.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Daemon, Res, Setup};
+
+const IDLE: Setup = Setup {
+    poll_timeout_secs: 30,
+};
+const BUSY: Setup = Setup {
+    poll_timeout_secs: 1,
+};
+const START_WAIT: Duration = Duration::from_secs(20);
+
+/// One "life" of a daemon: start, sit idle, answer a one-line message,
+/// then a turn with two tool calls.
+#[derive(Debug, Default)]
+pub struct Life {
+    pub first_poll_ms: f64,
+    pub idle_rss_kib: f64,
+    pub idle_threads: f64,
+    pub first_request_bytes: f64,
+    pub llm_calls_no_tool: f64,
+    pub peak_rss_kib: f64,
+    /// The answer to the tool turn, to show that exec really ran.
+    pub tool_reply: String,
+}
+
+pub fn life(bin: &Path, idle_for: Duration) -> Res<Life> {
+    let mut d = Daemon::start(bin, IDLE, &[])?;
+    let mut out = Life {
+        first_poll_ms: ms(d.first_poll(START_WAIT)?),
+        ..Life::default()
+    };
+    let idle_until = d.spawned + idle_for;
+    std::thread::sleep(idle_until.saturating_duration_since(Instant::now()));
+    out.idle_rss_kib = d.status_field("VmRSS")? as f64;
+    out.idle_threads = d.status_field("Threads")? as f64;
+
+    d.say("What is the capital of France?");
+    d.wait_replies(1, START_WAIT)?;
+    // A second call, if any, would follow at once; give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    let reqs = d.llm.requests();
+    out.llm_calls_no_tool = reqs.len() as f64;
+    let first = reqs.first().ok_or("no LLM request recorded")?;
+    // The wire size, as announced by the client; re-serialising the parsed
+    // body would hide whitespace and escaping differences.
+    out.first_request_bytes = match first.header("content-length") {
+        Some(v) => v.parse::<f64>().map_err(|e| e.to_string())?,
+        None => first.body.to_string().len() as f64,
+    };
+
+    d.say(r#"two tools please [[call write_file {"path":"bench.txt","content":"bench-exec-ok"}]] [[call exec {"command":"cat bench.txt"}]]"#);
+    d.wait_replies(2, START_WAIT)?;
+    out.peak_rss_kib = d.status_field("VmHWM")? as f64;
+    out.tool_reply =
+        d.tg.sent()
+            .get(1)
+            .map(|m| m.visible.clone())
+            .unwrap_or_default();
+    d.terminate(Duration::from_secs(15))?;
+    Ok(out)
+}
+
+/// `n` messages pushed at once through fakes that answer at once.
+#[derive(Debug)]
+pub struct Burst {
+    pub per_message_ms: f64,
+    /// VmRSS after the 100th reply and after the last one, KiB.
+    pub rss_after_100_kib: f64,
+    pub rss_end_kib: f64,
+}
+
+pub fn burst(bin: &Path, n: usize) -> Res<Burst> {
+    let d = Daemon::start(bin, BUSY, &[])?;
+    d.first_poll(START_WAIT)?;
+    let start = Instant::now();
+    for i in 0..n {
+        d.say(&format!("message {i}: how are you?"));
+    }
+    // Generous: a shared 2-core machine may be busy with builds.
+    let timeout = Duration::from_secs(60) + Duration::from_millis(50 * n as u64);
+    let early = n.min(100);
+    d.wait_replies(early, timeout)?;
+    let rss_after_100_kib = d.status_field("VmRSS")? as f64;
+    d.wait_replies(n, timeout)?;
+    let wall = start.elapsed();
+    let rss_end_kib = d.status_field("VmRSS")? as f64;
+    Ok(Burst {
+        per_message_ms: ms(wall) / n as f64,
+        rss_after_100_kib,
+        rss_end_kib,
+    })
+}
+
+/// Runs the sandbox crate's `spawn_overhead` example once; returns the
+/// added milliseconds (sandboxed median − plain median).
+pub fn sandbox_overhead(example: &Path, iterations: usize) -> Res<f64> {
+    let out = Command::new(example)
+        .arg(iterations.to_string())
+        .output()
+        .map_err(|e| format!("{}: {e}", example.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "spawn_overhead failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    text.lines()
+        .find_map(|l| l.strip_prefix("added:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .ok_or_else(|| format!("no 'added:' line in spawn_overhead output:\n{text}"))
+}
+
+/// The enforcement label the example printed ("landlock+seccomp..."), for
+/// the notes.
+pub fn sandbox_label(example: &Path) -> String {
+    Command::new(example)
+        .arg("3")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let line = text.lines().find(|l| l.starts_with("sandboxed spawn:"))?;
+            let open = line.find('[')?;
+            Some(line[open + 1..].trim_end_matches(']').to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// Total instructions callgrind counted for a daemon that starts, answers
+/// `n` one-line messages and stops on SIGTERM.
+pub fn callgrind_instructions(bin: &Path, n: usize) -> Res<u64> {
+    let out_file =
+        std::env::temp_dir().join(format!("picoclaw-bench-cg-{}-{n}.out", std::process::id()));
+    let _ = std::fs::remove_file(&out_file);
+    let wrapper = vec![
+        String::from("valgrind"),
+        String::from("--tool=callgrind"),
+        String::from("--quiet"),
+        format!("--callgrind-out-file={}", out_file.display()),
+    ];
+    let mut d = Daemon::start(bin, BUSY, &wrapper)?;
+    d.first_poll(Duration::from_secs(120))?;
+    for i in 0..n {
+        d.say(&format!("message {i}: how are you?"));
+    }
+    d.wait_replies(
+        n,
+        Duration::from_secs(60) + Duration::from_secs(2 * n as u64),
+    )?;
+    d.terminate(Duration::from_secs(120))?;
+    let text = std::fs::read_to_string(&out_file)
+        .map_err(|e| format!("callgrind output {}: {e}", out_file.display()))?;
+    let _ = std::fs::remove_file(&out_file);
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| String::from("no summary line in callgrind output"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
