@@ -5,3 +5,5 @@
 
 mod cli;
 mod conversation;
+mod faults;
+mod soak;
