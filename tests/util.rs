@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
-pub use picoclaw_testkit::fake_llm::{FakeLlm, Step};
+pub use picoclaw_testkit::fake_llm::{FakeLlm, RecordedRequest, Step};
 pub use picoclaw_testkit::fake_telegram::FakeTelegram;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_picoclaw");
@@ -369,6 +369,23 @@ impl Picoclaw {
             .expect("query")
             .collect::<Result<_, _>>()
             .expect("rows")
+    }
+
+    /// Waits until every queued reply chunk is marked sent in the store.
+    /// Telegram has no idempotency key, so a kill -9 between the API
+    /// accepting a chunk and that mark resends it; tests that kill right
+    /// after seeing a reply wait for this first.
+    pub fn wait_outbox_flushed(&self) {
+        let flushed = wait_until(WAIT, || {
+            self.db()
+                .query_row(
+                    "SELECT count(*) FROM outbox WHERE status = 'pending'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .is_ok_and(|n| n == 0)
+        });
+        assert!(flushed, "outbox not flushed\nstderr:\n{}", self.stderr());
     }
 
     /// Texts the user saw, in order.

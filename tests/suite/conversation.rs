@@ -44,3 +44,130 @@ fn a_turn_with_two_tool_calls_runs_both_tools_then_answers() {
     assert_eq!(tool_results.len(), 2);
     assert!(tool_results[1].contains("hi from tool"), "{tool_results:?}");
 }
+
+/// The non-system messages of one LLM request as `(role, content)`.
+fn dialogue(req: &crate::util::RecordedRequest) -> Vec<(String, String)> {
+    req.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] != "system")
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or("").to_owned(),
+                m["content"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn history_carries_over_between_messages_of_one_chat() {
+    let mut p = Picoclaw::new("history");
+    p.start();
+    p.say("my name is Ada");
+    assert_eq!(p.replies(1), vec!["echo: my name is Ada"]);
+    p.say("what is my name?");
+    assert_eq!(p.replies(2)[1], "echo: what is my name?");
+    let reqs = p.llm.requests();
+    assert_eq!(
+        dialogue(&reqs[1]),
+        vec![
+            ("user".into(), "my name is Ada".into()),
+            ("assistant".into(), "echo: my name is Ada".into()),
+            ("user".into(), "what is my name?".into()),
+        ]
+    );
+}
+
+#[test]
+fn new_starts_a_fresh_conversation_without_earlier_messages() {
+    let mut p = Picoclaw::new("new");
+    p.start();
+    p.say("remember the word pineapple");
+    assert_eq!(p.replies(1).len(), 1);
+    p.say("/new");
+    assert_eq!(p.replies(2)[1], "Started a fresh conversation.");
+    p.say("which word?");
+    assert_eq!(p.replies(3)[2], "echo: which word?");
+    let reqs = p.llm.requests();
+    assert_eq!(reqs.len(), 2, "/new itself costs no LLM call");
+    assert_eq!(
+        dialogue(&reqs[1]),
+        vec![("user".into(), "which word?".into())]
+    );
+    let system = reqs[1].body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or("");
+    assert!(!system.contains("pineapple"));
+}
+
+#[test]
+fn status_reports_the_model_conversation_size_and_memory() {
+    let mut p = Picoclaw::new("status");
+    p.start();
+    p.say("hello");
+    assert_eq!(p.replies(1).len(), 1);
+    p.say("/status");
+    let status = p.replies(2)[1].clone();
+    assert!(status.contains("test-model"), "{status}");
+    assert!(status.contains("Memory (RSS): "), "{status}");
+    assert!(status.contains(" MiB"), "{status}");
+    assert!(status.contains("Uptime: "), "{status}");
+    // The first exchange: one user and one assistant message so far.
+    assert!(status.contains("This conversation: 2 messages"), "{status}");
+    assert_eq!(p.llm.request_count(), 1, "/status is answered locally");
+}
+
+#[test]
+fn help_and_start_explain_the_commands() {
+    let mut p = Picoclaw::new("help");
+    p.start();
+    p.say("/start");
+    p.say("/help");
+    let r = p.replies(2);
+    assert_eq!(r[0], r[1]);
+    for cmd in ["/new", "/status", "/stop"] {
+        assert!(r[0].contains(cmd), "{}", r[0]);
+    }
+    assert_eq!(p.llm.request_count(), 0);
+}
+
+#[test]
+fn stop_aborts_a_slow_turn_with_one_stopped_and_no_late_answer() {
+    use picoclaw_testkit::fake_llm::Fault;
+    let mut p = Picoclaw::new("stop");
+    let delay = std::time::Duration::from_millis(1500);
+    p.llm.push(Step::Fault(Fault::Delay(
+        delay,
+        Box::new(Step::text("the late answer")),
+    )));
+    p.start();
+    p.say("a slow question");
+    assert!(wait_until(WAIT, || p.llm.request_count() == 1));
+    let in_flight = std::time::Instant::now();
+    p.say("/stop");
+    assert_eq!(p.replies(1), vec!["Stopped."], "{}", p.stderr());
+    // Let the abandoned request complete before looking for a late answer.
+    std::thread::sleep(delay.saturating_sub(in_flight.elapsed()) + delay / 2);
+    assert_eq!(p.barrier("stop"), vec!["Stopped.", "echo: barrier stop"]);
+    // Nothing is resumed after a restart either.
+    p.wait_outbox_flushed();
+    p.kill9();
+    p.start();
+    assert_eq!(
+        p.barrier("stop-2"),
+        vec!["Stopped.", "echo: barrier stop", "echo: barrier stop-2"]
+    );
+    let rows = p.inbound_rows();
+    assert_eq!(rows[0], ("a slow question".into(), "answered".into()));
+    assert_eq!(rows[1].0, "/stop");
+}
+
+#[test]
+fn stop_with_nothing_running_says_so() {
+    let mut p = Picoclaw::new("stop-idle");
+    p.start();
+    p.say("/stop");
+    assert_eq!(p.replies(1), vec!["Nothing is running."]);
+}

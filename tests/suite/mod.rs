@@ -5,5 +5,10 @@
 
 mod cli;
 mod conversation;
+mod exactly_once;
 mod faults;
+mod files;
+mod providers;
+mod signals;
 mod soak;
+mod telegram;

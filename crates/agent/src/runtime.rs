@@ -14,6 +14,7 @@
 //! commit (microseconds); Telegram offers no idempotency key to close it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ struct Shared {
     /// `/stop` events (channel:event_id) that cancelled a running turn; the
     /// cancelled turn answers "Stopped.", so these get no reply of their own.
     stops: Mutex<HashSet<String>>,
+    /// Set when the worker has returned: on shutdown the outbox keeps
+    /// waiting for the reply of a turn that is allowed to finish until then.
+    worker_done: AtomicBool,
 }
 
 pub struct Runtime {
@@ -63,6 +67,7 @@ impl Runtime {
                 wake_outbox: Notify::new(),
                 current: Mutex::new(None),
                 stops: Mutex::new(HashSet::new()),
+                worker_done: AtomicBool::new(false),
             }),
         }
     }
@@ -82,7 +87,13 @@ impl Runtime {
                 shutdown.clone(),
             )));
         }
-        tasks.push(tokio::spawn(worker(self.shared.clone(), shutdown.clone())));
+        let sh = self.shared.clone();
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            worker(sh.clone(), stop).await;
+            sh.worker_done.store(true, Ordering::SeqCst);
+            sh.wake_outbox.notify_one();
+        }));
         tasks.push(tokio::spawn(outbox(self.shared.clone(), shutdown.clone())));
         for t in tasks {
             let _ = t.await;
@@ -372,8 +383,17 @@ async fn outbox(sh: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             }
         };
         if rows.is_empty() {
-            if deadline.is_some() {
-                return;
+            if let Some(end) = deadline {
+                if sh.worker_done.load(Ordering::SeqCst) {
+                    return;
+                }
+                // A turn may still be finishing; its reply goes out before
+                // exit if it comes within the deadline.
+                tokio::select! {
+                    _ = sh.wake_outbox.notified() => {}
+                    _ = tokio::time::sleep_until(end) => {}
+                }
+                continue;
             }
             tokio::select! {
                 _ = sh.wake_outbox.notified() => {}

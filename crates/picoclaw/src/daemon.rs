@@ -66,6 +66,9 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
         }
     };
     if stopping.load(Ordering::SeqCst) {
+        if let Some(n) = &notifier {
+            n.send("STOPPING=1");
+        }
         info!("stopped before channels were connected");
         return finish(&db);
     }
@@ -138,8 +141,18 @@ fn reload(current: &Config) {
                 .ok()
                 .and_then(|l| picoclaw_core::log::Level::parse(&l))
                 .unwrap_or(new.log.level);
-            picoclaw_core::log::set_level(level);
-            info!("SIGHUP: config re-read; log.level = {} applied; other changes take effect after a restart", level.as_str());
+            use picoclaw_core::log;
+            // Confirm the reload when info lines show at the old or the new
+            // level: raising the level to warn must not hide its own proof.
+            let was = log::enabled(log::Level::Info);
+            log::set_level(level);
+            if was || log::enabled(log::Level::Info) {
+                log::write(
+                    log::Level::Info,
+                    module_path!(),
+                    format_args!("SIGHUP: config re-read; log.level = {} applied; other changes take effect after a restart", level.as_str()),
+                );
+            }
         }
         Err(e) => error!("SIGHUP: config not reloaded: {e}"),
     }
