@@ -171,3 +171,92 @@ fn stop_with_nothing_running_says_so() {
     p.say("/stop");
     assert_eq!(p.replies(1), vec!["Nothing is running."]);
 }
+
+/// The `tool` messages of request `n`.
+fn tool_messages(p: &Picoclaw, n: usize) -> Vec<String> {
+    p.llm.requests()[n].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn unknown_tools_and_broken_arguments_come_back_to_the_model_as_errors() {
+    let mut p = Picoclaw::new("bad-calls");
+    p.start();
+    p.say("[[call summon_dragon {}]] [[call write_file this is not json]]");
+    let r = p.replies(1);
+    assert_eq!(r.len(), 1, "{}", p.stderr());
+    assert!(r[0].starts_with("done: "), "{r:?}");
+    let results = tool_messages(&p, 1);
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(results[0].contains("summon_dragon"), "{results:?}");
+    assert!(results[1].to_lowercase().contains("json"), "{results:?}");
+    assert!(p.is_running());
+}
+
+#[test]
+fn the_same_failing_tool_call_three_times_ends_the_turn_with_an_explanation() {
+    let mut p = Picoclaw::new("same-failure");
+    for _ in 0..3 {
+        p.llm
+            .push(Step::tool_call("read_file", r#"{"path":"missing.txt"}"#));
+    }
+    // Never used if the loop stops as it should.
+    p.llm
+        .push(Step::tool_call("read_file", r#"{"path":"missing.txt"}"#));
+    p.start();
+    p.say("read missing.txt");
+    let r = p.replies(1);
+    assert_eq!(r.len(), 1, "{}", p.stderr());
+    assert!(
+        r[0].contains("read_file") && r[0].contains("3 times"),
+        "{}",
+        r[0]
+    );
+    assert_eq!(p.llm.request_count(), 3);
+    assert_eq!(p.llm.pending(), 1);
+}
+
+#[test]
+fn at_the_tool_iteration_cap_the_model_is_asked_for_an_answer_without_tools() {
+    let mut p = Picoclaw::new("iteration-cap");
+    p.edit_config(|c| c.replace("[agent]\n", "[agent]\nmax_tool_iterations = 2\n"));
+    p.llm
+        .push(Step::tool_call("list_dir", r#"{"path":"."}"#))
+        .push(Step::tool_call("list_dir", r#"{"path":"./"}"#))
+        .push(Step::text("final answer without tools"));
+    p.start();
+    p.say("keep looking");
+    assert_eq!(
+        p.replies(1),
+        vec!["final answer without tools"],
+        "{}",
+        p.stderr()
+    );
+    let reqs = p.llm.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs[1].body.get("tools").is_some());
+    assert!(
+        reqs[2].body.get("tools").is_none_or(|t| t.is_null()),
+        "no tools offered at the cap: {}",
+        reqs[2].body["tools"]
+    );
+    let last = reqs[2].body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "user");
+    assert!(
+        last["content"]
+            .as_str()
+            .unwrap()
+            .contains("tool-call limit"),
+        "{last}"
+    );
+}

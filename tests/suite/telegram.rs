@@ -272,3 +272,50 @@ fn typing_is_shown_while_a_turn_runs() {
         .iter()
         .all(|a| a.chat_id == USER && a.action == "typing"));
 }
+
+#[test]
+fn commands_addressed_to_the_bot_work_in_groups_with_one_session_per_group() {
+    let mut p = Picoclaw::new("group-new");
+    p.start();
+    p.tg.push_text(GROUP, USER, "alice", "@picotest_bot remember kiwi");
+    assert_eq!(p.tg.wait_for_sent(1, WAIT).len(), 1, "{}", p.stderr());
+    p.tg.push_text(GROUP, USER, "alice", "/new@picotest_bot");
+    let sent = p.tg.wait_for_sent(2, WAIT);
+    assert_eq!(sent[1].visible, "Started a fresh conversation.");
+    assert_eq!(sent[1].chat_id, GROUP);
+    // A command for another bot is not ours.
+    p.tg.push_text(GROUP, USER, "alice", "/new@some_other_bot");
+    p.tg.push_text(GROUP, USER, "alice", "@picotest_bot which fruit?");
+    let sent = p.tg.wait_for_sent(3, WAIT);
+    assert!(sent[2].visible.contains("which fruit?"), "{sent:?}");
+    let reqs = p.llm.requests();
+    assert_eq!(reqs.len(), 2);
+    let users: Vec<&serde_json::Value> = reqs[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] != "system")
+        .collect();
+    assert_eq!(users.len(), 1, "history was reset: {users:?}");
+    let all = p.barrier("group-new");
+    assert_eq!(all.len(), 4, "{all:?}");
+}
+
+#[test]
+fn a_configured_group_trigger_addresses_the_bot() {
+    let mut p = Picoclaw::new("trigger");
+    p.edit_config(|c| {
+        c.replace(
+            "[channels.telegram]\n",
+            "[channels.telegram]\ngroup_trigger = \"!pico\"\n",
+        )
+    });
+    p.start();
+    p.tg.push_text(GROUP, USER, "alice", "pico is a nice name");
+    p.tg.push_text(GROUP, USER, "alice", "!pico how are you");
+    let sent = p.tg.wait_for_sent(1, WAIT);
+    assert_eq!(sent.len(), 1, "{}", p.stderr());
+    assert!(sent[0].visible.contains("how are you"), "{sent:?}");
+    assert!(!sent[0].visible.contains("!pico"), "{sent:?}");
+    assert_eq!(p.barrier("trigger").len(), 2);
+}
