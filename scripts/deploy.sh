@@ -95,7 +95,7 @@ fi
 if [ "$dry" = 0 ]; then
     sum=$(cd "$dist" && grep " $name.tar.gz\$" SHA256SUMS) \
         || die "$name.tar.gz is not listed in $dist/SHA256SUMS"
-    (cd "$dist" && sha256sum --quiet -c - <<<"$sum") || die "$tarball does not match SHA256SUMS"
+    (cd "$dist" && sha256sum --quiet -c - <<<"$sum" >&2) || die "$tarball does not match SHA256SUMS"
 fi
 
 remote_tmp="/tmp/$name.tar.gz"

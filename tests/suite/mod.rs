@@ -5,6 +5,7 @@
 
 mod cli;
 mod conversation;
+mod emulated;
 mod exactly_once;
 mod faults;
 mod files;
