@@ -4,12 +4,16 @@
 //! on data it already owns: no allocation, no locks, no logging (the
 //! parent is multi-threaded, so after fork only async-signal-safe calls are
 //! allowed). Outcomes are reported over a close-on-exec pipe as fixed
-//! 5-byte records: step number, then errno (0 = applied) little-endian.
+//! 5-byte records: step number (with [`FATAL`] set when the step aborted
+//! the spawn), then errno (0 = applied) little-endian. A failed namespace
+//! mount step is preceded by a [`STEP_NS_OP`] record carrying its index.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::landlock;
+use crate::ns::{NsPlan, Op};
 use crate::seccomp::{self, Filters};
 
 pub(crate) const STEP_SETSID: u8 = 1;
@@ -20,6 +24,15 @@ pub(crate) const STEP_PDEATHSIG: u8 = 5;
 pub(crate) const STEP_NNP: u8 = 6;
 pub(crate) const STEP_LANDLOCK: u8 = 7;
 pub(crate) const STEP_SECCOMP: u8 = 8;
+pub(crate) const STEP_USERNS: u8 = 9;
+pub(crate) const STEP_MOUNT: u8 = 10;
+pub(crate) const STEP_PIVOT: u8 = 11;
+pub(crate) const STEP_CHDIR: u8 = 12;
+pub(crate) const STEP_EXEC: u8 = 13;
+pub(crate) const STEP_NS_OP: u8 = 14;
+pub(crate) const STEP_PROC_RULE: u8 = 15;
+/// Set on the step of a record that aborted the spawn.
+pub(crate) const FATAL: u8 = 0x80;
 
 pub(crate) fn step_name(step: u8) -> &'static str {
     match step {
@@ -31,6 +44,11 @@ pub(crate) fn step_name(step: u8) -> &'static str {
         STEP_NNP => "no_new_privs",
         STEP_LANDLOCK => "landlock",
         STEP_SECCOMP => "seccomp",
+        STEP_USERNS => "user namespace maps",
+        STEP_MOUNT => "namespace mounts",
+        STEP_PIVOT => "pivot_root",
+        STEP_CHDIR => "chdir to the workspace",
+        STEP_PROC_RULE => "landlock rule for the fresh /proc",
         _ => "exec",
     }
 }
@@ -49,6 +67,13 @@ pub(crate) struct ChildSetup {
     /// Enforce: a failed layer aborts the spawn instead of being reported.
     pub strict: bool,
     pub status: OwnedFd,
+    /// The namespace backend's mount view (the child was cloned into the
+    /// namespaces already).
+    pub ns: Option<NsPlan>,
+    /// Landlock rights for the fresh `/proc` (both backends at once): the
+    /// parent's ruleset only knows the host's procfs.
+    pub proc_rule_bits: u64,
+    pub cwd: std::ffi::CString,
 }
 
 impl ChildSetup {
@@ -61,8 +86,70 @@ impl ChildSetup {
     }
 
     fn fail(&self, step: u8, errno: i32) -> io::Error {
-        self.report(step, errno);
+        self.report(step | FATAL, errno);
         io::Error::from_raw_os_error(errno)
+    }
+
+    /// Builds the private root and moves into it. Runs first: while the
+    /// child still has every capability in its namespaces.
+    fn apply_ns(&self, plan: &NsPlan) -> io::Result<()> {
+        let err = landlock::errno;
+        let null = std::ptr::null::<libc::c_char>();
+        // SAFETY (whole function): raw syscalls on C strings prepared by
+        // the parent and owned by `plan`.
+        unsafe {
+            if let Some(maps) = &plan.user {
+                for (file, data) in [
+                    (c"/proc/self/setgroups", c"deny"),
+                    (c"/proc/self/uid_map", maps.uid_map.as_c_str()),
+                    (c"/proc/self/gid_map", maps.gid_map.as_c_str()),
+                ] {
+                    if write_file(file, data) != 0 {
+                        return Err(self.fail(STEP_USERNS, err()));
+                    }
+                }
+            }
+            let private = libc::MS_REC | libc::MS_PRIVATE;
+            if libc::mount(null, c"/".as_ptr(), null, private, std::ptr::null()) != 0 {
+                return Err(self.fail(STEP_MOUNT, err()));
+            }
+            if libc::mount(
+                c"tmpfs".as_ptr(),
+                plan.stage.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                c"mode=0755,size=1m".as_ptr().cast(),
+            ) != 0
+            {
+                return Err(self.fail(STEP_MOUNT, err()));
+            }
+            for (i, op) in plan.ops.iter().enumerate() {
+                let e = apply_op(op);
+                if e != 0 {
+                    self.report(STEP_NS_OP, i as i32);
+                    return Err(self.fail(STEP_MOUNT, e));
+                }
+            }
+            // pivot_root(".", "."): the old root ends up stacked on the
+            // new one and is detached right away, with everything under it.
+            if libc::chdir(plan.stage.as_ptr()) != 0
+                || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
+                || libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0
+                || libc::chdir(c"/".as_ptr()) != 0
+            {
+                return Err(self.fail(STEP_PIVOT, err()));
+            }
+            libc::unlink(c"/.picoclaw-empty".as_ptr());
+            let ro = libc::MS_REMOUNT
+                | libc::MS_BIND
+                | libc::MS_RDONLY
+                | libc::MS_NOSUID
+                | libc::MS_NODEV;
+            if libc::mount(null, c"/".as_ptr(), null, ro, std::ptr::null()) != 0 {
+                return Err(self.fail(STEP_PIVOT, err()));
+            }
+        }
+        Ok(())
     }
 
     /// Runs in the forked child. Order matters: ids before the death
@@ -71,7 +158,30 @@ impl ChildSetup {
     /// it is filtered.
     pub(crate) fn apply(&self) -> io::Result<()> {
         let err = landlock::errno;
-        // SAFETY (whole function): raw syscalls with plain-data arguments
+        if let Some(plan) = &self.ns {
+            self.apply_ns(plan)?;
+        }
+        // Before the rlimits: RLIMIT_NOFILE could leave no fd for the open.
+        if let Some(ruleset) = self.ruleset.as_ref().filter(|_| self.proc_rule_bits != 0) {
+            // SAFETY: open/close of a constant path.
+            let e = unsafe {
+                let fd = libc::open(c"/proc".as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+                if fd >= 0 {
+                    let e = landlock::add_path_rule(ruleset.as_raw_fd(), self.proc_rule_bits, fd);
+                    libc::close(fd);
+                    e
+                } else {
+                    err()
+                }
+            };
+            // Without the rule /proc is unreadable: less access, not
+            // more, so it is reported, never fatal.
+            if e != 0 {
+                self.report(STEP_PROC_RULE, e);
+            }
+        }
+
+        // SAFETY (whole block): raw syscalls with plain-data arguments
         // owned by `self` or on the stack.
         unsafe {
             if libc::setsid() < 0 {
@@ -118,9 +228,14 @@ impl ChildSetup {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(self.fail(STEP_PDEATHSIG, err()));
             }
-            if libc::getppid() != self.parent_pid {
+            // In a PID namespace the parent is outside it and getppid()
+            // says 0; the namespace dies with its init anyway.
+            if self.ns.is_none() && libc::getppid() != self.parent_pid {
                 // picoclaw died before the death signal was armed.
                 return Err(self.fail(STEP_PDEATHSIG, libc::ESRCH));
+            }
+            if libc::chdir(self.cwd.as_ptr()) != 0 {
+                return Err(self.fail(STEP_CHDIR, err()));
             }
             if !self.confine {
                 return Ok(());
@@ -150,6 +265,97 @@ impl ChildSetup {
             self.report(STEP_SECCOMP, 0);
         }
         Ok(())
+    }
+}
+
+/// One prepared mount step; 0 or an errno.
+fn apply_op(op: &Op) -> i32 {
+    let null = std::ptr::null::<libc::c_char>();
+    // SAFETY: raw syscalls on C strings owned by the plan.
+    let rc = unsafe {
+        match op {
+            Op::Mkdir(p) => {
+                let rc = libc::mkdir(p.as_ptr(), 0o755);
+                if rc != 0 && landlock::errno() == libc::EEXIST {
+                    0
+                } else {
+                    rc
+                }
+            }
+            Op::Touch(p, mode) => {
+                let fd = libc::open(
+                    p.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
+                    *mode as libc::c_uint,
+                );
+                if fd >= 0 {
+                    libc::fchmod(fd, *mode);
+                    libc::close(fd);
+                    0
+                } else {
+                    -1
+                }
+            }
+            Op::Symlink { target, at } => libc::symlink(target.as_ptr(), at.as_ptr()),
+            Op::Bind { src, dst, flags } => {
+                let rc = libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    null,
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                );
+                if rc != 0 {
+                    rc
+                } else {
+                    libc::mount(null, dst.as_ptr(), null, *flags, std::ptr::null())
+                }
+            }
+            Op::Remount { dst, flags } => {
+                libc::mount(null, dst.as_ptr(), null, *flags, std::ptr::null())
+            }
+            Op::Tmpfs { dst, flags, data } => libc::mount(
+                c"tmpfs".as_ptr(),
+                dst.as_ptr(),
+                c"tmpfs".as_ptr(),
+                *flags,
+                data.as_ptr().cast(),
+            ),
+            Op::Proc(dst) => libc::mount(
+                c"proc".as_ptr(),
+                dst.as_ptr(),
+                c"proc".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ),
+        }
+    };
+    if rc == 0 {
+        0
+    } else {
+        landlock::errno()
+    }
+}
+
+/// open + write + close; 0 or -1.
+///
+/// # Safety
+/// Async-signal-safe raw syscalls only.
+unsafe fn write_file(path: &CStr, data: &CStr) -> i32 {
+    // SAFETY: valid C strings.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return -1;
+        }
+        let bytes = data.to_bytes();
+        let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        libc::close(fd);
+        if n == bytes.len() as isize {
+            0
+        } else {
+            -1
+        }
     }
 }
 

@@ -84,6 +84,29 @@ pub fn explain(policy: &Policy, caps: &Capabilities) -> String {
             );
         }
     }
+    if let (Some(choice), Ok(ws)) = (decision.namespaces, &ws) {
+        let _ = writeln!(
+            s,
+            "namespaces: mount, pid, ipc, uts{}{}; private root, everything else absent:",
+            if choice.net {
+                ", net (no network at all)"
+            } else {
+                " (host network kept for allow_net_ports)"
+            },
+            if choice.user { ", user" } else { "" },
+        );
+        let stage = policy.tmp_root.join(".newroot");
+        match crate::ns::plan(policy, ws, &tmp, &stage, choice.user, choice.net) {
+            Ok(plan) => {
+                for line in crate::ns::describe(&plan) {
+                    let _ = writeln!(s, "  {line}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "  {e}");
+            }
+        }
+    }
     if decision.seccomp {
         let net = !policy.allow_net_ports.is_empty();
         let mut names: Vec<&str> = seccomp::deny_list(net).iter().map(|d| d.name).collect();

@@ -28,6 +28,33 @@ impl Mode {
     }
 }
 
+/// Which kernel mechanism confines the filesystem (`sandbox.backend`).
+/// seccomp and rlimits apply under every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Both when both are available (defence in depth), else whichever is.
+    #[default]
+    Auto,
+    /// Landlock rules only (Linux 5.13+).
+    Landlock,
+    /// Mount, PID, network, IPC and UTS namespaces with a private root
+    /// (plus a user namespace when picoclaw is not root).
+    Namespaces,
+    /// Both layers; a missing one is reported (and refused under enforce).
+    Both,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Landlock => "landlock",
+            Backend::Namespaces => "namespaces",
+            Backend::Both => "both",
+        }
+    }
+}
+
 /// Resource ceilings for one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -71,6 +98,7 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub mode: Mode,
+    pub backend: Backend,
     /// Read-write-execute; also the working directory and `$HOME`.
     pub workspace: PathBuf,
     /// Read-execute system roots. Missing entries are skipped.
@@ -96,6 +124,7 @@ impl Policy {
     pub fn new(workspace: impl Into<PathBuf>) -> Self {
         Policy {
             mode: Mode::Enforce,
+            backend: Backend::Auto,
             workspace: workspace.into(),
             read_only_paths: default_read_only_paths(),
             hidden_paths: Vec::new(),

@@ -1,7 +1,7 @@
 //! What this kernel and user offer, and what each mode would make of it.
 
 use crate::landlock::{self, FULL_ABI};
-use crate::policy::Mode;
+use crate::policy::{Backend, Mode};
 
 /// The kernel features and identity the sandbox depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,11 +14,18 @@ pub struct Capabilities {
     pub uid: u32,
     pub gid: u32,
     pub is_root: bool,
+    /// This process can create the namespace backend's namespaces
+    /// (checked once per process by a trial clone).
+    pub namespaces: bool,
+    /// ... and needs a user namespace for it (no CAP_SYS_ADMIN).
+    pub user_namespace: bool,
     pub arch: &'static str,
 }
 
-/// Asks the kernel; cheap (three syscalls), so callers need not cache.
+/// Asks the kernel; cheap (a few syscalls; the namespace trial runs once
+/// per process), so callers need not cache.
 pub fn probe() -> Capabilities {
+    let ns = crate::ns::probe();
     // SAFETY: query-only calls without pointers.
     let (uid, gid, nnp) = unsafe {
         (
@@ -34,6 +41,8 @@ pub fn probe() -> Capabilities {
         uid,
         gid,
         is_root: uid == 0,
+        namespaces: ns.is_some(),
+        user_namespace: ns == Some(true),
         arch: std::env::consts::ARCH,
     }
 }
@@ -52,8 +61,14 @@ impl Capabilities {
             None => "NO (kernel < 5.13, or not in the lsm= list)".to_string(),
         };
         let yes = |b: bool| if b { "yes" } else { "NO" };
+        let namespaces = match (self.namespaces, self.user_namespace) {
+            (true, false) => "yes (as root)",
+            (true, true) => "yes (through an unprivileged user namespace)",
+            (false, _) if self.is_root => "NO (kernel without namespaces, or no CAP_SYS_ADMIN)",
+            (false, _) => "NO (not root, and unprivileged user namespaces are disabled)",
+        };
         let mut out = format!(
-            "arch: {}\nuser: uid {} gid {}{}\nlandlock: {landlock}\nseccomp: {}\nno_new_privs: {}\n",
+            "arch: {}\nuser: uid {} gid {}{}\nlandlock: {landlock}\nnamespaces: {namespaces}\nseccomp: {}\nno_new_privs: {}\n",
             self.arch,
             self.uid,
             self.gid,
@@ -66,11 +81,23 @@ impl Capabilities {
         if self.is_root {
             policy.run_as = Some((65534, 65534));
         }
-        let verdict = match crate::enforce::decide(&policy, self) {
-            Ok(d) => format!("runs commands as {}", d.enforcement),
-            Err(e) => format!("{e}"),
-        };
-        out.push_str(&format!("mode {}: {verdict}\n", mode.as_str()));
+        for backend in [
+            Backend::Auto,
+            Backend::Landlock,
+            Backend::Namespaces,
+            Backend::Both,
+        ] {
+            policy.backend = backend;
+            let verdict = match crate::enforce::decide(&policy, self) {
+                Ok(d) => format!("runs commands as {}", d.enforcement),
+                Err(e) => format!("{e}"),
+            };
+            out.push_str(&format!(
+                "mode {} backend {}: {verdict}\n",
+                mode.as_str(),
+                backend.as_str()
+            ));
+        }
         out
     }
 }

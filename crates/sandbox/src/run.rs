@@ -3,24 +3,24 @@
 //! pumps stdin/stdout/stderr in one poll loop with the deadline, the
 //! output ceiling and cancellation.
 
+use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use picoclaw_core::Cancel;
 
-use crate::child::{self, ChildSetup, STEP_LANDLOCK, STEP_SECCOMP};
+use crate::child::{self, ChildSetup, FATAL, STEP_LANDLOCK, STEP_SECCOMP};
 use crate::enforce::{decide, Enforcement};
 use crate::error::SandboxError;
 use crate::landlock::{self, Access, FsRule};
-use crate::output::Capture;
 use crate::policy::{Limits, Mode, Policy};
 use crate::probe::{probe, Capabilities};
-use crate::{plan, rules, seccomp};
+use crate::spawn::{self, Image};
+use crate::{ns, plan, pump, rules, seccomp};
 
 /// How long to keep reading after the command exited or was killed: a
 /// `setsid` grandchild may hold the pipes open forever.
@@ -151,7 +151,34 @@ pub fn run_with(
     } else {
         None
     };
-    let (status_r, status_w) = pipe()?;
+    let (status_r, status_w) = spawn::pipe().map_err(|source| SandboxError::Setup {
+        what: "creating the status pipe",
+        source,
+    })?;
+    let ns_plan = match decision.namespaces {
+        Some(choice) => {
+            let stage = stage_dir(&policy.tmp_root)?;
+            Some(ns::plan(
+                policy,
+                &workspace,
+                &tmp.0,
+                &stage,
+                choice.user,
+                choice.net,
+            )?)
+        }
+        None => None,
+    };
+    let clone_flags = ns_plan.as_ref().map_or(0, |p| p.clone_flags);
+    let inside_tmp: &Path = if ns_plan.is_some() {
+        Path::new("/tmp")
+    } else {
+        &tmp.0
+    };
+    let proc_rule_bits = match (decision.landlock_abi, &ns_plan) {
+        (Some(abi), Some(_)) => Access::ReadOnly.bits(abi, /*is_dir*/ true),
+        _ => 0,
+    };
     let setup = ChildSetup {
         rlimits: rlimits(&policy.limits, caps.is_root),
         max_fd: current_nofile(),
@@ -162,45 +189,45 @@ pub fn run_with(
         filters,
         strict: policy.mode == Mode::Enforce,
         status: status_w,
+        ns: ns_plan,
+        proc_rule_bits,
+        cwd: CString::new(workspace.as_os_str().as_bytes())
+            .map_err(|_| SandboxError::Policy("workspace path contains a NUL".to_string()))?,
     };
+    let ws_bytes = workspace.as_os_str().as_bytes();
+    let tmp_bytes = inside_tmp.as_os_str().as_bytes();
+    let env: [(&str, &[u8]); 5] = [
+        ("PATH", SAFE_PATH.as_bytes()),
+        ("LANG", b"C.UTF-8"),
+        ("HOME", ws_bytes),
+        ("TMPDIR", tmp_bytes),
+        ("TERM", b"dumb"),
+    ];
+    let image = Image::new(&program, &args, &env, SAFE_PATH)?;
 
-    let mut command = std::process::Command::new(&program);
-    command
-        .args(&args)
-        .env_clear()
-        .env("PATH", SAFE_PATH)
-        .env("LANG", "C.UTF-8")
-        .env("HOME", &workspace)
-        .env("TMPDIR", &tmp.0)
-        .env("TERM", "dumb")
-        .current_dir(&workspace)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: `apply` only makes async-signal-safe syscalls on data the
-    // closure owns; see child.rs.
-    unsafe { command.pre_exec(move || setup.apply()) };
     let start = Instant::now();
-    let spawned = command.spawn();
-    // Closes our copies of the ruleset fd and the status write end.
-    drop(command);
+    let spawned = spawn::spawn(setup, &image, stdin.is_some(), clone_flags)?;
     let records = child::read_status(&status_r);
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(source) => {
-            let step = records
-                .iter()
-                .find(|(_, e)| *e != 0)
-                .map_or("exec", |(s, _)| child::step_name(*s));
-            return Err(SandboxError::Spawn { step, source });
+    if let Some((step, errno)) = records.iter().find(|(s, _)| s & FATAL != 0) {
+        // The child gave up before exec; reap it.
+        let _ = pump::wait(spawned.pid);
+        let step = step & !FATAL;
+        let mut source = io::Error::from_raw_os_error(*errno);
+        if step == child::STEP_MOUNT {
+            if let Some((_, idx)) = records.iter().find(|(s, _)| *s == child::STEP_NS_OP) {
+                source = io::Error::new(source.kind(), format!("{source} (mount step {idx})"));
+            }
         }
-    };
+        return Err(SandboxError::Spawn {
+            step: child::step_name(step),
+            source,
+        });
+    }
     let mut enforcement = decision.enforcement;
-    for (step, errno) in records.into_iter().filter(|(_, e)| *e != 0) {
+    for (step, errno) in records
+        .into_iter()
+        .filter(|(s, e)| *e != 0 && *s != child::STEP_NS_OP)
+    {
         let why = io::Error::from_raw_os_error(errno);
         if step == STEP_LANDLOCK {
             enforcement.landlock_abi = None;
@@ -211,7 +238,7 @@ pub fn run_with(
             .missing
             .push(format!("{} failed: {why}", child::step_name(step)));
     }
-    let pumped = pump(&mut child, stdin, &policy.limits, cancel, start)?;
+    let pumped = pump::pump(spawned, stdin, &policy.limits, cancel, start)?;
     let duration = start.elapsed();
     drop(tmp);
     let (stdout, cut_out) = pumped.stdout.finish();
@@ -300,17 +327,18 @@ fn current_nofile() -> libc::c_int {
     }
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 fills the array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(SandboxError::Setup {
-            what: "creating the status pipe",
-            source: io::Error::last_os_error(),
-        });
+/// The (empty) directory the namespace child mounts its new root on.
+/// Shared by all runs: each mounts it in its own mount namespace.
+fn stage_dir(tmp_root: &Path) -> Result<PathBuf, SandboxError> {
+    let stage = tmp_root.join(".newroot");
+    match std::fs::create_dir(&stage) {
+        Ok(()) => Ok(stage),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(stage),
+        Err(source) => Err(SandboxError::Setup {
+            what: "creating the namespace stage dir",
+            source,
+        }),
     }
-    // SAFETY: both fds are fresh and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// The private per-command `TMPDIR`, removed on drop.
@@ -364,209 +392,4 @@ impl Drop for TmpDir {
             picoclaw_core::warn!("could not remove sandbox tmp {}: {e}", self.0.display());
         }
     }
-}
-
-struct Pumped {
-    stdout: Capture,
-    stderr: Capture,
-    status: ExitStatus,
-    timed_out: bool,
-    cancelled: bool,
-    output_limit_hit: bool,
-    pipes_abandoned: bool,
-}
-
-fn kill_group(pgid: libc::pid_t) {
-    // SAFETY: only called while the leader is alive or an unreaped zombie,
-    // so the group id cannot have been reused.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-        libc::kill(pgid, libc::SIGKILL);
-    }
-}
-
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
-}
-
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
-    // SAFETY: plain syscall; the fd is ours on success.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: non-negative return is a fresh fd.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// The poll loop. The group is killed when the deadline passes, on
-/// cancel, at the output ceiling, and when the leader exits (leftover
-/// background jobs must not outlive the call). After that, reading goes
-/// on for at most `DRAIN_TIMEOUT`.
-fn pump(
-    child: &mut Child,
-    stdin: Option<&[u8]>,
-    limits: &Limits,
-    cancel: &Cancel,
-    start: Instant,
-) -> io::Result<Pumped> {
-    let pgid = child.id() as libc::pid_t;
-    let pidfd = pidfd_open(pgid);
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    let mut input = child.stdin.take();
-    let mut pending = stdin.unwrap_or_default();
-    for fd in [
-        out.as_ref().map(|f| f.as_raw_fd()),
-        err.as_ref().map(|f| f.as_raw_fd()),
-        input.as_ref().map(|f| f.as_raw_fd()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        set_nonblocking(fd);
-    }
-    let mut p = Pumped {
-        stdout: Capture::new(limits.keep_bytes),
-        stderr: Capture::new(limits.keep_bytes),
-        status: ExitStatus::from_raw(0),
-        timed_out: false,
-        cancelled: false,
-        output_limit_hit: false,
-        pipes_abandoned: false,
-    };
-    let deadline = start + limits.timeout;
-    let mut status: Option<ExitStatus> = None;
-    let mut settle: Option<Instant> = None;
-    let mut buf = vec![0u8; 16 << 10];
-    loop {
-        let now = Instant::now();
-        if status.is_none() && pidfd.is_none() {
-            // Kernels before 5.3: no pidfd, poll the exit every 20 ms.
-            if let Some(st) = child.try_wait()? {
-                kill_group(pgid);
-                status = Some(st);
-                settle.get_or_insert(now);
-            }
-        }
-        if status.is_some() && out.is_none() && err.is_none() {
-            break;
-        }
-        if let Some(t) = settle {
-            if now >= t + DRAIN_TIMEOUT && (out.is_some() || err.is_some()) {
-                p.pipes_abandoned = true;
-                out = None;
-                err = None;
-                continue;
-            }
-        }
-        if status.is_none() && settle.is_none() {
-            if now >= deadline {
-                p.timed_out = true;
-            } else if cancel.is_cancelled() {
-                p.cancelled = true;
-            }
-            if p.timed_out || p.cancelled {
-                kill_group(pgid);
-                settle = Some(now);
-            }
-        }
-        if input.is_some() && pending.is_empty() {
-            input = None;
-        }
-
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(4);
-        let mut push = |fd: RawFd, events: libc::c_short| {
-            fds.push(libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            });
-        };
-        if let Some(f) = &out {
-            push(f.as_raw_fd(), libc::POLLIN);
-        }
-        if let Some(f) = &err {
-            push(f.as_raw_fd(), libc::POLLIN);
-        }
-        if let Some(f) = &input {
-            push(f.as_raw_fd(), libc::POLLOUT);
-        }
-        if let (Some(f), None) = (&pidfd, status) {
-            push(f.as_raw_fd(), libc::POLLIN);
-        }
-        let mut wait = Duration::from_millis(if pidfd.is_some() { 100 } else { 20 });
-        if settle.is_none() {
-            wait = wait.min(deadline.saturating_duration_since(now));
-        }
-        if let Some(t) = settle {
-            wait = wait.min((t + DRAIN_TIMEOUT).saturating_duration_since(now));
-        }
-        // SAFETY: fds is a live array of pollfd.
-        let rc = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                wait.as_millis() as i32,
-            )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        for pfd in &fds {
-            if pfd.revents == 0 {
-                continue;
-            }
-            let is = |f: &Option<_>| {
-                f.as_ref()
-                    .is_some_and(|f: &std::process::ChildStdout| f.as_raw_fd() == pfd.fd)
-            };
-            if is(&out) || err.as_ref().is_some_and(|f| f.as_raw_fd() == pfd.fd) {
-                let is_out = is(&out);
-                // SAFETY: read into our buffer from a pipe we own.
-                let n = unsafe { libc::read(pfd.fd, buf.as_mut_ptr().cast(), buf.len()) };
-                if n > 0 {
-                    let cap = if is_out { &mut p.stdout } else { &mut p.stderr };
-                    cap.push(&buf[..n as usize]);
-                    let total = p.stdout.total() + p.stderr.total();
-                    if total > limits.output_bytes as u64 && !p.output_limit_hit {
-                        p.output_limit_hit = true;
-                        if status.is_none() {
-                            kill_group(pgid);
-                        }
-                        settle.get_or_insert(Instant::now());
-                    }
-                } else if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
-                    if is_out {
-                        out = None;
-                    } else {
-                        err = None;
-                    }
-                }
-            } else if input.as_ref().is_some_and(|f| f.as_raw_fd() == pfd.fd) {
-                let chunk = pending.len().min(64 << 10);
-                // SAFETY: write from a live slice to a pipe we own.
-                let n = unsafe { libc::write(pfd.fd, pending.as_ptr().cast(), chunk) };
-                if n > 0 {
-                    pending = &pending[n as usize..];
-                } else if io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
-                    // EPIPE: the command stopped reading; that is its call.
-                    pending = &[];
-                }
-            } else if status.is_none() {
-                // The pidfd: the leader exited and is a zombie, so its
-                // group id is still reserved; clear leftovers, then reap.
-                kill_group(pgid);
-                status = Some(child.wait()?);
-                settle.get_or_insert(Instant::now());
-            }
-        }
-    }
-    p.status = status.unwrap_or_else(|| ExitStatus::from_raw(0));
-    Ok(p)
 }

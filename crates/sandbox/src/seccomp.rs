@@ -86,6 +86,8 @@ macro_rules! deny {
 /// `libc::SYS_<name>` under the bare name, so the list reads like a table.
 #[allow(non_upper_case_globals)]
 mod sys {
+    #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64")))]
+    pub use libc::SYS_kexec_file_load as kexec_file_load;
     pub use libc::{
         SYS_accept as accept, SYS_accept4 as accept4, SYS_acct as acct, SYS_add_key as add_key,
         SYS_adjtimex as adjtimex, SYS_bind as bind, SYS_bpf as bpf, SYS_chroot as chroot,
@@ -95,21 +97,18 @@ mod sys {
         SYS_fsconfig as fsconfig, SYS_fsmount as fsmount, SYS_fsopen as fsopen,
         SYS_fspick as fspick, SYS_init_module as init_module, SYS_io_uring_enter as io_uring_enter,
         SYS_io_uring_register as io_uring_register, SYS_io_uring_setup as io_uring_setup,
-        SYS_ioctl as ioctl, SYS_kexec_load as kexec_load,
-        SYS_keyctl as keyctl, SYS_listen as listen, SYS_mount as mount,
-        SYS_mount_setattr as mount_setattr, SYS_move_mount as move_mount,
-        SYS_open_by_handle_at as open_by_handle_at, SYS_open_tree as open_tree,
-        SYS_perf_event_open as perf_event_open, SYS_pivot_root as pivot_root,
-        SYS_process_vm_readv as process_vm_readv, SYS_process_vm_writev as process_vm_writev,
-        SYS_ptrace as ptrace, SYS_quotactl as quotactl, SYS_reboot as reboot,
-        SYS_request_key as request_key, SYS_setdomainname as setdomainname,
+        SYS_ioctl as ioctl, SYS_kexec_load as kexec_load, SYS_keyctl as keyctl,
+        SYS_listen as listen, SYS_mount as mount, SYS_mount_setattr as mount_setattr,
+        SYS_move_mount as move_mount, SYS_open_by_handle_at as open_by_handle_at,
+        SYS_open_tree as open_tree, SYS_perf_event_open as perf_event_open,
+        SYS_pivot_root as pivot_root, SYS_process_vm_readv as process_vm_readv,
+        SYS_process_vm_writev as process_vm_writev, SYS_ptrace as ptrace, SYS_quotactl as quotactl,
+        SYS_reboot as reboot, SYS_request_key as request_key, SYS_setdomainname as setdomainname,
         SYS_sethostname as sethostname, SYS_setns as setns, SYS_settimeofday as settimeofday,
         SYS_socket as socket, SYS_socketpair as socketpair, SYS_swapoff as swapoff,
         SYS_swapon as swapon, SYS_syslog as syslog, SYS_umount2 as umount2, SYS_unshare as unshare,
         SYS_userfaultfd as userfaultfd,
     };
-    #[cfg(not(any(target_arch = "aarch64", target_arch = "riscv64")))]
-    pub use libc::SYS_kexec_file_load as kexec_file_load;
     /// libc's musl bindings for aarch64 and riscv64 lack this constant; both
     /// use the kernel's asm-generic syscall table, where it is 294.
     #[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]

@@ -23,6 +23,9 @@ fn errname(e: i32) -> String {
         libc::ENOSYS => "ENOSYS",
         libc::ECONNREFUSED => "ECONNREFUSED",
         libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EROFS => "EROFS",
+        libc::ENXIO => "ENXIO",
+        libc::ENETUNREACH => "ENETUNREACH",
         _ => return format!("errno{e}"),
     };
     name.to_string()
@@ -307,7 +310,7 @@ fn main() {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
             }
-            "detach" => {
+            "detach" | "detach-and-wait" => {
                 // The `setsid sleep 999 &` escape: a child in its own
                 // session keeps stdout open while the leader exits.
                 // The leader waits until the child has left the process
@@ -324,6 +327,10 @@ fn main() {
                 let mut b = [0u8; 1];
                 libc::read(p[0], b.as_mut_ptr().cast(), 1);
                 println!("detached {pid}");
+                if arg(0) == "detach-and-wait" {
+                    std::io::stdout().flush().unwrap();
+                    libc::sleep(999);
+                }
             }
             "yes" => {
                 let line = b"y\n".repeat(4096);
@@ -331,6 +338,32 @@ fn main() {
                 while out.write_all(&line).is_ok() {}
             }
             "echo" => println!("{}", args[1..].join(" ")),
+            "pids" => {
+                // Numeric entries of /proc: the processes this one can see.
+                let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+                    .unwrap()
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                    .collect();
+                pids.sort();
+                let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+                println!("ok {}", list.join(" "));
+            }
+            "ls" => match std::fs::read_dir(arg(1)) {
+                Ok(rd) => {
+                    let mut names: Vec<String> = rd
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect();
+                    names.sort();
+                    println!("ok {}", names.join(" "));
+                }
+                Err(e) => println!("err {}", errname(e.raw_os_error().unwrap_or(0))),
+            },
+            "stat" => {
+                let mut st: libc::stat = std::mem::zeroed();
+                report(libc::lstat(c(&arg(1)).as_ptr(), &mut st) as i64, "")
+            }
             other => {
                 eprintln!("unknown probe case {other:?}");
                 std::process::exit(2);

@@ -1,5 +1,5 @@
 use picoclaw_core::Cancel;
-use picoclaw_sandbox::{probe, run, Capabilities, Cmd, Mode, SandboxError};
+use picoclaw_sandbox::{probe, run, Backend, Capabilities, Cmd, Mode, SandboxError};
 
 use super::util::{s, Env};
 
@@ -15,32 +15,35 @@ fn landlock_abi() -> u32 {
 
 #[test]
 fn ordinary_shell_work_runs_and_is_labelled_fully_enforced() {
-    let env = Env::new();
-    let out = sh(
-        &env.policy(),
-        "echo hello | tr a-z A-Z; echo data > notes.txt && cat notes.txt; \
-         test -r /usr/bin/env && echo usr-readable; \
-         cd \"$TMPDIR\" && echo t > t && cat t; \
-         echo x > /dev/null && echo null-ok; id -u",
-    );
-    assert_eq!(
-        out.stdout, "HELLO\ndata\nusr-readable\nt\nnull-ok\n65534\n",
-        "{}",
-        out.stderr
-    );
-    assert_eq!((out.exit_code, out.stderr.as_str()), (Some(0), ""));
-    assert_eq!(
-        std::fs::read_to_string(env.ws.join("notes.txt")).unwrap(),
-        "data\n"
-    );
-    assert_eq!(
-        out.enforcement.to_string(),
-        format!(
-            "landlock(abi {}, full)+seccomp+rlimits+uid 65534",
-            landlock_abi()
-        )
-    );
-    assert!(out.enforcement.is_full());
+    for env in Env::each_backend() {
+        let out = sh(
+            &env.policy(),
+            "echo hello | tr a-z A-Z; echo data > notes.txt && cat notes.txt; \
+             test -r /usr/bin/env && echo usr-readable; \
+             cd \"$TMPDIR\" && echo t > t && cat t; \
+             echo x > /dev/null && echo null-ok; id -u",
+        );
+        assert_eq!(
+            out.stdout,
+            "HELLO\ndata\nusr-readable\nt\nnull-ok\n65534\n",
+            "{}: {}",
+            env.backend.as_str(),
+            out.stderr
+        );
+        assert_eq!((out.exit_code, out.stderr.as_str()), (Some(0), ""));
+        assert_eq!(
+            std::fs::read_to_string(env.ws.join("notes.txt")).unwrap(),
+            "data\n"
+        );
+        let abi = landlock_abi();
+        let expected = match env.backend {
+            Backend::Landlock => format!("landlock(abi {abi}, full)+seccomp+rlimits+uid 65534"),
+            Backend::Namespaces => "namespaces+seccomp+rlimits+uid 65534".to_string(),
+            _ => format!("landlock(abi {abi}, full)+namespaces+seccomp+rlimits+uid 65534"),
+        };
+        assert_eq!(out.enforcement.to_string(), expected);
+        assert!(out.enforcement.is_full());
+    }
 }
 
 #[test]
@@ -59,16 +62,29 @@ fn stdin_is_fed_to_the_command() {
 
 #[test]
 fn the_private_tmp_dir_is_removed_afterwards() {
-    let env = Env::new();
-    let out = sh(&env.policy(), "echo $TMPDIR; touch $TMPDIR/leftover");
-    let tmp = out.stdout.trim();
-    assert!(tmp.starts_with(&s(&env.root.join("tmp"))), "{tmp}");
-    assert!(!std::path::Path::new(tmp).exists());
+    for env in Env::each_backend() {
+        let out = sh(&env.policy(), "echo $TMPDIR; touch $TMPDIR/leftover");
+        let tmp = out.stdout.trim();
+        if env.uses_namespaces() {
+            assert_eq!(tmp, "/tmp");
+        } else {
+            assert!(tmp.starts_with(&s(&env.root.join("tmp"))), "{tmp}");
+            assert!(!std::path::Path::new(tmp).exists());
+        }
+        // Only the (empty) namespace stage dir stays in the tmp root.
+        let mut left: Vec<String> = std::fs::read_dir(env.root.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".newroot")
+            .collect();
+        left.sort();
+        assert_eq!(left, Vec::<String>::new(), "{}", env.backend.as_str());
+    }
 }
 
 #[test]
-fn enforce_refuses_a_kernel_without_landlock_and_best_effort_labels_it() {
-    let env = Env::new();
+fn the_landlock_backend_is_refused_without_landlock_and_best_effort_labels_it() {
+    let env = Env::with(Backend::Landlock);
     let caps = Capabilities {
         landlock_abi: None,
         ..probe()
@@ -97,7 +113,7 @@ fn enforce_refuses_a_kernel_without_landlock_and_best_effort_labels_it() {
 
 #[test]
 fn an_older_abi_is_applied_as_partial_and_refused_for_tcp_ports() {
-    let env = Env::new();
+    let env = Env::with(Backend::Landlock);
     let caps = Capabilities {
         landlock_abi: Some(3),
         ..probe()
@@ -160,8 +176,16 @@ fn explain_lists_the_effective_rules() {
         "seccomp EPERM: ptrace",
         "network: none",
         "user: uid 65534 gid 65534",
+        "namespaces: mount, pid, ipc, uts, net (no network at all)",
+        "bind ro   /etc/shadow (hidden: empty file)",
+        "proc      /proc (own PID namespace)",
+        &format!("bind rw   {}", env.ws.display()),
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
-    assert!(!text.lines().any(|l| l.ends_with(" /etc")), "{text}");
+    // Landlock grants /etc entry by entry, never the whole directory.
+    assert!(
+        !text.lines().any(|l| l.starts_with("  read") && l.ends_with(" /etc")),
+        "{text}"
+    );
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use picoclaw_core::Cancel;
-use picoclaw_sandbox::{probe, run_with, Capabilities, Cmd, Mode, Outcome, Policy};
+use picoclaw_sandbox::{probe, run_with, Backend, Capabilities, Cmd, Mode, Outcome, Policy};
 
 pub const NOBODY: (u32, u32) = (65534, 65534);
 
@@ -12,6 +12,7 @@ pub const NOBODY: (u32, u32) = (65534, 65534);
 /// (world-writable, so only the sandbox stands between a tool and it),
 /// `home` (a fake `$HOME` with `.ssh`), `tmp` (the tmp root).
 pub struct Env {
+    pub backend: Backend,
     pub root: PathBuf,
     pub ws: PathBuf,
     pub outside: PathBuf,
@@ -25,8 +26,20 @@ fn mode(p: &Path, m: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
 }
 
+/// The three filesystem backends every adversarial case runs under.
+pub const BACKENDS: [Backend; 3] = [Backend::Landlock, Backend::Namespaces, Backend::Both];
+
 impl Env {
+    /// A fresh tree for each backend in turn.
+    pub fn each_backend() -> impl Iterator<Item = Env> {
+        BACKENDS.into_iter().map(Env::with)
+    }
+
     pub fn new() -> Env {
+        Env::with(Backend::Auto)
+    }
+
+    pub fn with(backend: Backend) -> Env {
         let root = std::env::temp_dir().join(format!(
             "picoclaw-sbx-test-{}-{}",
             std::process::id(),
@@ -48,6 +61,7 @@ impl Env {
         std::fs::copy(env!("CARGO_BIN_EXE_sandbox-probe"), &probe).unwrap();
         mode(&probe, 0o755);
         Env {
+            backend,
             root: root.canonicalize().unwrap(),
             ws: ws.canonicalize().unwrap(),
             outside: outside.canonicalize().unwrap(),
@@ -67,6 +81,7 @@ impl Env {
     /// The configured shape: enforce, tools as `nobody`.
     pub fn policy(&self) -> Policy {
         let mut p = Policy::new(&self.ws);
+        p.backend = self.backend;
         p.run_as = Some(NOBODY);
         p.tmp_root = self.root.join("tmp");
         p.limits.timeout = Duration::from_secs(20);
@@ -95,15 +110,29 @@ impl Env {
     /// The same probe without any sandbox, as root: the control that shows
     /// a denial comes from the sandbox and not from the setup.
     pub fn unsandboxed(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new(&self.probe)
-            .args(args)
-            .output()
-            .unwrap();
+        let out = loop {
+            match std::process::Command::new(&self.probe).args(args).output() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                other => break other.unwrap(),
+            }
+        };
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    pub fn both(&self) -> [(&'static str, Policy); 2] {
-        [("nobody", self.policy()), ("root", self.root_policy())]
+    /// The configured tool user and a root tool, labelled with the
+    /// backend for assertion messages.
+    pub fn both(&self) -> [(String, Policy); 2] {
+        let b = self.backend.as_str();
+        [
+            (format!("nobody/{b}"), self.policy()),
+            (format!("root/{b}"), self.root_policy()),
+        ]
+    }
+
+    pub fn uses_namespaces(&self) -> bool {
+        self.backend != Backend::Landlock
     }
 }
 
@@ -130,6 +159,34 @@ pub fn retry_busy(
         }
     }
     panic!("probe binary stayed busy");
+}
+
+/// The probe's answer for a blocked action: `err` with an errno that
+/// means "not allowed" or "not there". Which one depends on the layer
+/// that stopped it (Landlock: EACCES/EXDEV, seccomp: EPERM, a read-only
+/// bind: EROFS, the private mount view: ENOENT); callers check the side
+/// effect separately.
+#[track_caller]
+pub fn assert_blocked(out: &str, who: &str) {
+    let ok = ["EACCES", "EPERM", "EROFS", "ENOENT", "EXDEV", "ESRCH"]
+        .iter()
+        .any(|e| out == format!("err {e}\n") || out == format!("err {e} socket\n"));
+    assert!(ok, "as {who}: expected a denial, got {out:?}");
+}
+
+/// Host pids whose command line is exactly `program arg`.
+pub fn running(program: &str, arg: &str) -> Vec<i32> {
+    let want = format!("{program}\0{arg}\0");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read(entry.path().join("cmdline")).is_ok_and(|c| c == want.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 pub fn s(p: &Path) -> String {
