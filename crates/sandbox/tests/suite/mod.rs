@@ -1,6 +1,7 @@
 mod fs;
 mod limits;
 mod net;
+mod ns;
 mod positive;
 mod procs;
 mod util;

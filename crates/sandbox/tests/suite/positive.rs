@@ -185,7 +185,9 @@ fn explain_lists_the_effective_rules() {
     }
     // Landlock grants /etc entry by entry, never the whole directory.
     assert!(
-        !text.lines().any(|l| l.starts_with("  read") && l.ends_with(" /etc")),
+        !text
+            .lines()
+            .any(|l| l.starts_with("  read") && l.ends_with(" /etc")),
         "{text}"
     );
 }
