@@ -159,3 +159,58 @@ fn agent_dash_m_with_tools_and_a_failing_provider() {
         stdout_of(&out)
     );
 }
+
+#[test]
+fn agent_without_m_is_a_repl_on_stdin_with_history_and_commands() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let p = Picoclaw::new("repl");
+    p.edit_config(|c| {
+        c.replace(
+            "[channels.telegram]\n",
+            "[channels.telegram]\nenabled = false\n",
+        )
+    });
+    let mut child = Command::new(BIN)
+        .args(["agent", "--config", p.config.to_str().unwrap()])
+        .env_remove("PICOCLAW_LOG")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"first line\n\nsecond line\n/new\nthird line\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let answers: Vec<String> = stdout_of(&out)
+        .split("> ")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            "echo: first line",
+            "echo: second line",
+            "Started a fresh conversation.",
+            "echo: third line"
+        ]
+    );
+    let reqs = p.llm.requests();
+    assert_eq!(reqs.len(), 3);
+    let count = |n: usize| {
+        reqs[n].body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] != "system")
+            .count()
+    };
+    assert_eq!((count(0), count(1), count(2)), (1, 3, 1));
+}

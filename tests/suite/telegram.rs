@@ -319,3 +319,58 @@ fn a_configured_group_trigger_addresses_the_bot() {
     assert!(!sent[0].visible.contains("!pico"), "{sent:?}");
     assert_eq!(p.barrier("trigger").len(), 2);
 }
+
+#[test]
+fn a_long_formatted_reply_with_a_huge_code_block_is_split_into_valid_html_chunks() {
+    let mut p = Picoclaw::new("split-code");
+    let code: String = (0..400)
+        .map(|i| format!("let x{i} = a < b && c > {i}; // <tag> & more\n"))
+        .collect();
+    let text = format!("**Here** is the _code_:\n\n```rust\n{code}```\n\nThat was **all**.");
+    assert!(code.chars().count() > 4096 * 3 / 2);
+    p.llm.push(Step::text(text));
+    p.start();
+    p.say("show me the code");
+    assert!(
+        wait_until(WAIT, || p
+            .visible()
+            .last()
+            .is_some_and(|t| t.ends_with("That was all."))),
+        "{:?}\n{}",
+        p.visible(),
+        p.stderr()
+    );
+    let sent = p.tg.sent();
+    assert!(sent.len() >= 3, "{} chunks", sent.len());
+    assert!(
+        p.tg.rejections().is_empty(),
+        "every chunk is valid Telegram HTML: {:?}",
+        p.tg.rejections()
+    );
+    for m in &sent {
+        assert_eq!(m.parse_mode.as_deref(), Some("HTML"), "{m:?}");
+        assert!(m.visible.chars().count() <= 4096);
+    }
+    assert!(sent[0].text.starts_with("<b>Here</b>"), "{}", sent[0].text);
+    // The code survives whole, in order: only whitespace at cuts differs.
+    let visible = sent
+        .iter()
+        .map(|m| m.visible.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        squash(&visible).contains(&squash(&code)),
+        "code lost or reordered"
+    );
+    // Code chunks stay code: every chunk holding code lines is in <pre>.
+    for m in &sent {
+        if m.visible.contains("let x") {
+            assert!(
+                m.text.contains("<pre>") || m.text.contains("<pre><code"),
+                "{}",
+                &m.text[..80]
+            );
+        }
+    }
+}
