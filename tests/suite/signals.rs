@@ -220,3 +220,34 @@ fn while_telegram_is_unreachable_at_boot_the_watchdog_is_fed_and_sigterm_still_s
         "STOPPING=1 also when stopped before channels connected: {got:?}"
     );
 }
+
+#[test]
+fn sigterm_during_a_turn_longer_than_the_deadline_exits_zero_and_the_next_start_answers_once() {
+    let mut p = Picoclaw::new("sig-deadline");
+    p.edit_config(|c| c.replace("shutdown_timeout_secs = 5", "shutdown_timeout_secs = 1"));
+    p.llm
+        .push(Step::Fault(picoclaw_testkit::fake_llm::Fault::Delay(
+            std::time::Duration::from_secs(30),
+            Box::new(Step::text("far too late")),
+        )));
+    let sock = start_notified(&mut p, &[]);
+    p.say("a very slow question");
+    assert!(wait_until(WAIT, || p.llm.request_count() == 1));
+    p.signal(libc::SIGTERM);
+    sock.wait_for("STOPPING=1", WAIT);
+    let status = p.wait_exit(WAIT);
+    let err = p.stderr();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{err}");
+    assert!(err.contains("it will resume on the next start"), "{err}");
+    assert!(p.visible().is_empty());
+    assert_eq!(
+        p.inbound_rows(),
+        vec![("a very slow question".to_string(), "working".to_string())]
+    );
+    p.start();
+    assert_eq!(p.replies(1), vec!["echo: a very slow question"]);
+    assert_eq!(
+        p.barrier("deadline"),
+        vec!["echo: a very slow question", "echo: barrier deadline"]
+    );
+}
