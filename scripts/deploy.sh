@@ -18,7 +18,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=../cross/targets.sh
+# shellcheck source=cross/targets.sh
 . "$repo/cross/targets.sh"
 
 usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }

@@ -65,8 +65,14 @@ boards=$(first "$here/boards" "$here/../boards") || die "boards/ not found besid
 [ -n "$bin" ] || bin="$here/picoclaw"
 [ -f "$bin" ] || die "binary $bin not found (pass --bin PATH)"
 if [ -n "$board" ]; then
-    [ -f "$boards/$board/config.toml" ] \
-        || die "unknown board $board (known: $(ls "$boards" | grep -v '\.' | tr '\n' ' '))"
+    if [ ! -f "$boards/$board/config.toml" ]; then
+        known=""
+        for b in "$boards"/*/config.toml; do
+            b=${b%/config.toml}
+            known="$known ${b##*/}"
+        done
+        die "unknown board $board (known:$known)"
+    fi
 fi
 
 # Owner flags only when we can set them: root installs files as root:root;
@@ -158,6 +164,17 @@ if command -v systemctl >/dev/null 2>&1; then
             systemctl restart picoclaw.service
             say "started; status: systemctl status picoclaw; logs: journalctl -u picoclaw"
         fi
+    fi
+elif [ -z "$root" ] && [ -n "$board" ] && [ -f "$boards/$board/S99picoclaw" ] && [ -d /etc/init.d ]; then
+    # BusyBox/SysV init (Buildroot images): the board's init script.
+    put 0755 "$boards/$board/S99picoclaw" /etc/init.d/S99picoclaw
+    say "installed /etc/init.d/S99picoclaw (no systemd here)"
+    if [ "$start" = 0 ]; then
+        say "not starting (--no-start)"
+    elif [ -n "$missing" ]; then
+        say "not starting: write the secret(s) first:$missing"
+    else
+        /etc/init.d/S99picoclaw restart
     fi
 elif [ -z "$root" ]; then
     say "no systemctl here: start picoclaw from your init system (see boards/<board>/README.md)"
