@@ -24,6 +24,10 @@
 #
 # POSIX sh on purpose: BusyBox ash on Buildroot images runs it too.
 set -eu
+# Parents that install -d creates (etc/, usr/local/, var/lib/ under a fresh
+# --root) get 0755 whatever the caller's umask; every file's mode is
+# explicit below.
+umask 022
 
 here=$(cd "$(dirname "$0")" && pwd)
 board=""
