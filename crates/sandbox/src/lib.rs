@@ -4,10 +4,16 @@
 //! rlimits, a cleared environment, a private TMPDIR, a wall-clock timeout
 //! that kills the whole process group, and a bounded output capture.
 //!
-//! It does not use containers, namespaces (a later backend), cgroups or
-//! any external binary, and it does not decide *what* may run: the caller
-//! builds a [`Policy`]; [`explain`] prints what that policy means on this
-//! kernel and [`Capabilities::describe`] what each mode would do.
+//! A second filesystem backend uses namespaces instead of (or, by default,
+//! together with) Landlock: a private mount view holding only what is
+//! allowed, and its own PID, network, IPC and UTS namespaces, for kernels
+//! without Landlock (see [`Backend`]). [`selftest`] proves on the running
+//! kernel what each backend blocks (`picoclaw doctor --probe`).
+//!
+//! It does not use containers, cgroups or any external binary, and it
+//! does not decide *what* may run: the caller builds a [`Policy`];
+//! [`explain`] prints what that policy means on this kernel and
+//! [`Capabilities::describe`] what each mode would do.
 //!
 //! Every [`Outcome`] carries an [`Enforcement`] label saying which layers
 //! actually held.
@@ -26,6 +32,7 @@ mod pump;
 mod rules;
 mod run;
 mod seccomp;
+mod selftest;
 mod spawn;
 
 pub use enforce::Enforcement;
@@ -34,3 +41,6 @@ pub use explain::explain;
 pub use policy::{default_read_only_paths, etc_secrets, Backend, Limits, Mode, Policy};
 pub use probe::{probe, Capabilities};
 pub use run::{run, run_with, Cmd, Outcome, DRAIN_TIMEOUT};
+pub use selftest::{
+    effective_backend, probe_main, render_probe_table, selftest, selftest_with, ProbeRow, PROBE_ARG,
+};

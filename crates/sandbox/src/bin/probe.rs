@@ -71,6 +71,9 @@ fn sockaddr_un(path: &[u8]) -> (libc::sockaddr_un, libc::socklen_t) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(picoclaw_sandbox::PROBE_ARG) {
+        std::process::exit(picoclaw_sandbox::probe_main(&args[1..]));
+    }
     let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
     let num = |i: usize| arg(i).parse::<i64>().unwrap_or(0);
     // SAFETY (whole match): raw syscalls on valid, owned arguments; this

@@ -3,7 +3,7 @@ use std::time::Duration;
 use picoclaw_core::Cancel;
 use picoclaw_sandbox::{run, Cmd};
 
-use super::util::{running, s, Env};
+use super::util::{running, s, Env, BOMBER};
 use picoclaw_sandbox::Backend;
 
 #[test]
@@ -11,6 +11,10 @@ fn a_fork_bomb_hits_the_process_limit_and_the_parent_stays_responsive() {
     for env in Env::each_backend() {
         let mut policy = env.policy();
         policy.limits.processes = 32;
+        // RLIMIT_NPROC counts per uid system-wide: a uid of its own keeps
+        // the bomb from starving tests running in parallel as nobody.
+        policy.run_as = Some(BOMBER);
+        std::os::unix::fs::chown(&env.ws, Some(BOMBER.0), Some(BOMBER.1)).unwrap();
         let out = env.probe(&policy, &["fork-bomb"]);
         let line = out.stdout.trim_end();
         let made: u32 = line

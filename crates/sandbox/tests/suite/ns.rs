@@ -153,3 +153,46 @@ fn auto_on_a_kernel_without_landlock_picks_namespaces_and_still_blocks_every_cas
     let mut buf = [0u8; 16];
     assert!(matches!(u.recv(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock));
 }
+
+#[test]
+fn the_selftest_finds_every_probe_blocked_under_every_backend_here() {
+    let env = Env::new();
+    let program = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sandbox-probe"));
+    let mut policy = env.policy();
+    // Its fork bombs run under a uid of their own (RLIMIT_NPROC is per uid).
+    policy.run_as = Some((64002, 64002));
+    let rows = picoclaw_sandbox::selftest_with(&policy, &program);
+    assert_eq!(rows.len(), 21);
+    for r in &rows {
+        assert_eq!(
+            r.blocked,
+            Some(true),
+            "{} / {}: {}",
+            r.probe,
+            r.backend.as_str(),
+            r.detail
+        );
+    }
+    let table = picoclaw_sandbox::render_probe_table(&rows);
+    assert_eq!(table.lines().count(), 8, "{table}");
+    assert!(table.contains("udp send to loopback"), "{table}");
+    assert!(!table.contains("NOT BLOCKED"), "{table}");
+}
+
+#[test]
+fn the_selftest_reports_what_a_root_tool_gets_through() {
+    // Root tools keep CAP_SYS_PTRACE: Landlock alone lets them read
+    // picoclaw's environ; the PID namespace hides picoclaw entirely.
+    let env = Env::new();
+    let program = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sandbox-probe"));
+    let rows = picoclaw_sandbox::selftest_with(&env.root_policy(), &program);
+    let environ = |b: Backend| {
+        rows.iter()
+            .find(|r| r.probe == "read picoclaw's environ" && r.backend == b)
+            .map(|r| r.blocked)
+            .unwrap()
+    };
+    assert_eq!(environ(Backend::Landlock), Some(false));
+    assert_eq!(environ(Backend::Namespaces), Some(true));
+    assert!(picoclaw_sandbox::render_probe_table(&rows).contains("NOT BLOCKED"));
+}

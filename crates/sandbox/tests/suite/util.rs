@@ -7,6 +7,8 @@ use picoclaw_core::Cancel;
 use picoclaw_sandbox::{probe, run_with, Backend, Capabilities, Cmd, Mode, Outcome, Policy};
 
 pub const NOBODY: (u32, u32) = (65534, 65534);
+/// Tool ids for fork bombs (see `limits.rs`).
+pub const BOMBER: (u32, u32) = (64001, 64001);
 
 /// A scratch tree: `ws` (the workspace, owned by the tool uid), `outside`
 /// (world-writable, so only the sandbox stands between a tool and it),
