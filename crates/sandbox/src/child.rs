@@ -276,7 +276,12 @@ fn apply_op(op: &Op) -> i32 {
         match op {
             Op::Mkdir(p) => {
                 let rc = libc::mkdir(p.as_ptr(), 0o755);
-                if rc != 0 && landlock::errno() == libc::EEXIST {
+                if rc == 0 {
+                    // picoclaw runs with umask 077: without this, mount
+                    // points on the way to the workspace (one under /tmp)
+                    // are 0700 root and the tool user cannot reach it.
+                    libc::chmod(p.as_ptr(), 0o755)
+                } else if landlock::errno() == libc::EEXIST {
                     0
                 } else {
                     rc
