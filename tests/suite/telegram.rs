@@ -263,9 +263,15 @@ fn malformed_json_and_odd_updates_from_telegram_are_skipped_without_losing_messa
 #[test]
 fn typing_is_shown_while_a_turn_runs() {
     let mut p = Picoclaw::new("typing");
+    // A model that takes a moment, as real ones do.
+    p.llm
+        .push(Step::Fault(picoclaw_testkit::fake_llm::Fault::Delay(
+            std::time::Duration::from_secs(1),
+            Box::new(Step::text("thought about it")),
+        )));
     p.start();
     p.say("hi");
-    assert_eq!(p.replies(1), vec!["echo: hi"]);
+    assert_eq!(p.replies(1), vec!["thought about it"]);
     let actions = p.tg.chat_actions();
     assert!(!actions.is_empty());
     assert!(actions
