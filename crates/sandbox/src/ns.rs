@@ -116,6 +116,9 @@ fn locked_flags(p: &Path) -> libc::c_ulong {
     if unsafe { libc::statvfs(cp.as_ptr(), &mut st) } != 0 {
         return 0;
     }
+    // libc defines ST_RELATIME for glibc only; the kernel's statfs flag
+    // is 0x1000 on every architecture, musl included.
+    const ST_RELATIME: libc::c_ulong = 0x1000;
     let mut out = 0;
     for (st_flag, ms_flag) in [
         (libc::ST_NOSUID, libc::MS_NOSUID),
@@ -123,7 +126,7 @@ fn locked_flags(p: &Path) -> libc::c_ulong {
         (libc::ST_NOEXEC, libc::MS_NOEXEC),
         (libc::ST_NOATIME, libc::MS_NOATIME),
         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
+        (ST_RELATIME, libc::MS_RELATIME),
         (libc::ST_RDONLY, libc::MS_RDONLY),
     ] {
         if st.f_flag & st_flag != 0 {
