@@ -9,7 +9,9 @@ picoclaw — a tiny, sandboxed personal AI agent
 Usage:
   picoclaw [--config PATH]                 run the daemon (all enabled channels)
   picoclaw check-config [--config PATH]    validate and print the effective config (secrets masked)
-  picoclaw doctor [--config PATH]          report what this host offers and what works
+  picoclaw doctor [--probe] [--config PATH] report what this host offers and what works
+  picoclaw sandbox run [--config PATH] -- CMD…  run CMD under the configured sandbox
+  picoclaw sandbox explain [--config PATH] print the effective sandbox rules
   picoclaw agent [-m TEXT] [--config PATH] one turn with TEXT, or a chat on stdin
   picoclaw help [COMMAND]                  help for a command
   picoclaw --version
@@ -35,11 +37,24 @@ configuration with every default filled in and secrets masked. Exit 0 when
 valid, 2 with file:line:col and the key when not.";
 
 const DOCTOR_HELP: &str = "\
-Usage: picoclaw doctor [--config PATH]
+Usage: picoclaw doctor [--probe] [--config PATH]
 
-Reports the kernel, Landlock ABI, seccomp, the user picoclaw runs as, whether
-the state directory is writable and the database healthy, and whether the
-Telegram token is accepted. Exit 0 when everything needed works, 1 otherwise.";
+Reports the kernel, Landlock ABI, namespaces, seccomp, the user picoclaw runs
+as, whether the state directory is writable and the database healthy, and
+whether the Telegram token is accepted. Exit 0 when everything needed works,
+1 otherwise. With --probe, also runs a live self-test of each sandbox backend
+on this kernel (write outside the workspace, read the config, read another
+process's environ, TCP and UDP to loopback, signal picoclaw, a fork bomb) and
+prints probe x backend -> blocked / NOT BLOCKED; exit 1 if the configured
+backend lets anything through.";
+
+const SANDBOX_HELP: &str = "\
+Usage: picoclaw sandbox run [--config PATH] -- CMD [ARGS…]
+       picoclaw sandbox explain [--config PATH]
+
+run: runs CMD under the sandbox policy the exec tool uses (workspace =
+agent.workspace), prints its output and the enforcement label, and exits with
+its exit code. explain: prints the effective rules on this kernel.";
 
 const AGENT_HELP: &str = "\
 Usage: picoclaw agent [-m TEXT] [--config PATH]
@@ -52,10 +67,17 @@ answer; without, reads one message per line from stdin (/new, /status work).";
 pub enum Command {
     Run,
     CheckConfig,
-    Doctor,
+    Doctor { probe: bool },
+    Sandbox(SandboxAction),
     Agent { message: Option<String> },
     Help(Option<String>),
     Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxAction {
+    Run(Vec<String>),
+    Explain,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +93,7 @@ pub fn help_for(command: Option<&str>) -> Option<&'static str> {
         Some("check-config") => CHECK_HELP,
         Some("doctor") => DOCTOR_HELP,
         Some("agent") => AGENT_HELP,
+        Some("sandbox") => SANDBOX_HELP,
         Some(_) => return None,
     })
 }
@@ -83,6 +106,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
     let mut message = None;
     let mut help = false;
     let mut help_topic = None;
+    let mut probe = false;
+    let mut rest: Vec<String> = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Short('c') | Long("config") => {
@@ -108,6 +133,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
                         .map_err(|_| String::from("command is not valid UTF-8"))?,
                 );
             }
+            Long("probe") if command.as_deref() == Some("doctor") => probe = true,
+            Value(v) if command.as_deref() == Some("sandbox") => {
+                rest.push(
+                    v.into_string()
+                        .map_err(|_| String::from("sandbox: argument is not valid UTF-8"))?,
+                );
+            }
             Value(v) if command.as_deref() == Some("help") && help_topic.is_none() => {
                 help_topic = v.into_string().ok();
             }
@@ -127,7 +159,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
     let command = match name {
         "run" => Command::Run,
         "check-config" => Command::CheckConfig,
-        "doctor" => Command::Doctor,
+        "doctor" => Command::Doctor { probe },
+        "sandbox" => match rest.split_first() {
+            Some((action, argv)) if action == "run" && !argv.is_empty() => {
+                Command::Sandbox(SandboxAction::Run(argv.to_vec()))
+            }
+            Some((action, [])) if action == "explain" => Command::Sandbox(SandboxAction::Explain),
+            _ => {
+                return Err(String::from(
+                    "usage: picoclaw sandbox run -- CMD… | picoclaw sandbox explain",
+                ))
+            }
+        },
         "agent" => Command::Agent { message },
         "help" => Command::Help(help_topic),
         "version" => Command::Version,
@@ -149,7 +192,7 @@ mod tests {
         let a = p(&["--config", "/x.toml", "doctor"]).unwrap();
         let b = p(&["doctor", "--config=/x.toml"]).unwrap();
         assert_eq!(a, b);
-        assert_eq!(a.command, Command::Doctor);
+        assert_eq!(a.command, Command::Doctor { probe: false });
         assert_eq!(a.config, Some(PathBuf::from("/x.toml")));
         assert_eq!(p(&[]).unwrap().command, Command::Run);
     }
@@ -164,6 +207,27 @@ mod tests {
             }
         );
         assert!(p(&["doctor", "-m", "x"]).is_err());
+    }
+
+    #[test]
+    fn doctor_probe_and_sandbox_subcommands_parse() {
+        assert_eq!(
+            p(&["doctor", "--probe"]).unwrap().command,
+            Command::Doctor { probe: true }
+        );
+        assert!(p(&["agent", "--probe"]).is_err());
+        let c = p(&["sandbox", "run", "--config", "/c.toml", "--", "ls", "-la"]).unwrap();
+        assert_eq!(
+            c.command,
+            Command::Sandbox(SandboxAction::Run(vec!["ls".into(), "-la".into()]))
+        );
+        assert_eq!(c.config, Some(PathBuf::from("/c.toml")));
+        assert_eq!(
+            p(&["sandbox", "explain"]).unwrap().command,
+            Command::Sandbox(SandboxAction::Explain)
+        );
+        assert!(p(&["sandbox", "run"]).is_err());
+        assert!(p(&["sandbox"]).is_err());
     }
 
     #[test]

@@ -49,13 +49,17 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
     for line in caps.describe(mode).lines() {
         r.lines.push(format!("      sandbox {line}"));
     }
-    match (caps.landlock_abi, mode) {
+    let template = config
+        .as_ref()
+        .map(|c| setup::sandbox_policy(c, &c.agent.workspace))
+        .unwrap_or_else(|_| picoclaw_sandbox::Policy::new("/nonexistent"));
+    match (picoclaw_sandbox::effective_backend(&template, &caps), mode) {
         (None, picoclaw_sandbox::Mode::Enforce) => r.fail(
             "sandbox",
-            "no Landlock on this kernel: sandbox.mode = \"enforce\" refuses exec (set best_effort to run with seccomp+rlimits only, or use a 5.13+ kernel)",
+            format!("sandbox.backend = {} has no filesystem confinement here (no Landlock: kernel < 5.13; no namespaces: not root and no unprivileged user namespaces): sandbox.mode = \"enforce\" refuses exec", template.backend.as_str()),
         ),
-        (None, _) => r.warn("sandbox", "no Landlock: tools are not confined to the workspace by the kernel"),
-        (Some(abi), _) => r.ok("sandbox", format!("Landlock ABI {abi}")),
+        (None, _) => r.warn("sandbox", "no Landlock and no namespaces: tools are not confined to the workspace by the kernel"),
+        (Some(b), _) => r.ok("sandbox", format!("backend {} (Landlock ABI {})", b.as_str(), caps.landlock_abi.map_or("none".to_string(), |a| a.to_string()))),
     }
     if !caps.seccomp {
         r.warn(
@@ -129,6 +133,76 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
     }
     let failed = r.failed;
     (r.lines.join("\n"), !failed)
+}
+
+/// `doctor --probe`: the live probe table for the configured policy, and
+/// whether everything the configured backend promises was blocked.
+pub fn probe_table(config: &Config) -> (String, bool) {
+    use picoclaw_sandbox::{effective_backend, probe, render_probe_table, selftest, Mode};
+    let policy = setup::sandbox_policy(config, &config.agent.workspace);
+    let rows = selftest(&policy);
+    let mut out = render_probe_table(&rows);
+    let caps = probe();
+    let ok = match (policy.mode, effective_backend(&policy, &caps)) {
+        (Mode::Off, _) => {
+            out.push_str("sandbox.mode = off: nothing is promised\n");
+            true
+        }
+        (_, None) => {
+            out.push_str(&format!(
+                "FAIL  sandbox.backend = {}: not available on this kernel\n",
+                policy.backend.as_str()
+            ));
+            policy.mode != Mode::Enforce
+        }
+        (_, Some(b)) => {
+            let leaks: Vec<String> = rows
+                .iter()
+                .filter(|r| r.backend == b && r.blocked != Some(true))
+                .map(|r| format!("{} ({})", r.probe, r.detail))
+                .collect();
+            if leaks.is_empty() {
+                out.push_str(&format!(
+                    "ok    configured backend {} (sandbox.backend = {}) blocked every probe\n",
+                    b.as_str(),
+                    policy.backend.as_str()
+                ));
+            } else {
+                out.push_str(&format!(
+                    "FAIL  configured backend {} let through: {}\n",
+                    b.as_str(),
+                    leaks.join("; ")
+                ));
+            }
+            leaks.is_empty()
+        }
+    };
+    (out, ok)
+}
+
+/// `picoclaw sandbox explain`.
+pub fn sandbox_explain(config: &Config) -> String {
+    let policy = setup::sandbox_policy(config, &config.agent.workspace);
+    picoclaw_sandbox::explain(&policy, &picoclaw_sandbox::probe())
+}
+
+/// `picoclaw sandbox run -- CMD…`: prints the command's output and the
+/// label; returns its exit code (128 + signal when killed).
+pub fn sandbox_run(config: &Config, argv: &[String]) -> Result<i32, String> {
+    let policy = setup::sandbox_policy(config, &config.agent.workspace);
+    let out = picoclaw_sandbox::run(
+        &policy,
+        picoclaw_sandbox::Cmd::Argv(argv),
+        None,
+        &picoclaw_core::Cancel::new(),
+    )
+    .map_err(|e| e.to_string())?;
+    print!("{}", out.stdout);
+    eprint!("{}", out.stderr);
+    eprintln!("picoclaw sandbox: {}", out.summary());
+    Ok(out
+        .exit_code
+        .unwrap_or_else(|| 128 + out.signal.unwrap_or(0)))
 }
 
 fn check_state_dir(r: &mut Report, dir: &Path) {

@@ -31,6 +31,13 @@ impl std::fmt::Display for Failure {
 }
 
 fn main() -> ExitCode {
+    // `doctor --probe` re-executes this binary inside the sandbox as its
+    // probe program; nothing else (no config, no logging) runs there.
+    let mut args = std::env::args();
+    if args.nth(1).as_deref() == Some(picoclaw_sandbox::PROBE_ARG) {
+        let rest: Vec<String> = args.collect();
+        std::process::exit(picoclaw_sandbox::probe_main(&rest));
+    }
     // Files picoclaw creates (database, workspace files) are private by
     // default; tools get what they need through explicit ownership.
     // SAFETY: umask has no failure mode.
@@ -64,12 +71,20 @@ fn main() -> ExitCode {
             print!("{}", c.render_masked());
             eprintln!("picoclaw: {} is valid", c.path.display());
         }),
-        cli::Command::Doctor => {
+        cli::Command::Doctor { probe } => {
             let config = load(&cli.config).map_err(|f| match f {
                 Failure::Config(m) | Failure::Runtime(m) => m,
             });
-            let (report, ok) = doctor::run(config);
+            let probed = match (&config, probe) {
+                (Ok(c), true) => Some(doctor::probe_table(c)),
+                _ => None,
+            };
+            let (report, mut ok) = doctor::run(config);
             println!("{report}");
+            if let Some((table, probe_ok)) = probed {
+                println!("\n{table}");
+                ok &= probe_ok;
+            }
             if ok {
                 Ok(())
             } else {
@@ -78,6 +93,17 @@ fn main() -> ExitCode {
                 )))
             }
         }
+        cli::Command::Sandbox(action) => load(&cli.config).and_then(|c| match action {
+            cli::SandboxAction::Explain => {
+                print!("{}", doctor::sandbox_explain(&c));
+                Ok(())
+            }
+            cli::SandboxAction::Run(argv) => match doctor::sandbox_run(&c, &argv) {
+                Ok(0) => Ok(()),
+                Ok(code) => std::process::exit(code),
+                Err(m) => Err(Failure::Runtime(m)),
+            },
+        }),
         cli::Command::Agent { message } => load(&cli.config).and_then(|c| oneshot::run(c, message)),
         cli::Command::Run => load(&cli.config).and_then(daemon::run),
     };

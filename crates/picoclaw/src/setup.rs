@@ -218,6 +218,12 @@ pub fn sandbox_policy(config: &Config, workspace: &Path) -> picoclaw_sandbox::Po
         SandboxMode::BestEffort => Mode::BestEffort,
         SandboxMode::Off => Mode::Off,
     };
+    p.backend = match s.backend {
+        picoclaw_config::SandboxBackend::Auto => picoclaw_sandbox::Backend::Auto,
+        picoclaw_config::SandboxBackend::Landlock => picoclaw_sandbox::Backend::Landlock,
+        picoclaw_config::SandboxBackend::Namespaces => picoclaw_sandbox::Backend::Namespaces,
+        picoclaw_config::SandboxBackend::Both => picoclaw_sandbox::Backend::Both,
+    };
     p.read_only_paths.extend(s.extra_read_paths.iter().cloned());
     p.hidden_paths = hidden_paths(config);
     p.allow_net_ports = s.allow_net_ports.clone();

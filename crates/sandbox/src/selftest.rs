@@ -265,6 +265,7 @@ pub fn render_probe_table(rows: &[ProbeRow]) -> String {
     for b in backends {
         let _ = write!(s, " {:<13}", b.as_str());
     }
+    s.truncate(s.trim_end().len());
     s.push('\n');
     for p in PROBES {
         let _ = write!(s, "{p:<36}");
