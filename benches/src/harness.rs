@@ -46,26 +46,7 @@ impl Daemon {
         let llm = FakeLlm::start_with_key(KEY);
         let config = dir.join("config.toml");
         write_private(&config, &config_text(&dir, &tg, &llm, setup))?;
-        let log = fs::File::create(dir.join("stderr.log")).map_err(|e| e.to_string())?;
-        let mut cmd = match wrapper.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(bin);
-                c
-            }
-            None => Command::new(bin),
-        };
-        cmd.arg("--config")
-            .arg(&config)
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("PICOCLAW_LOG")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("HTTP_PROXY")
-            .env_remove("ALL_PROXY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
+        let mut cmd = command(bin, wrapper, &config, &dir.join("stderr.log"))?;
         let spawned = Instant::now();
         let child = cmd
             .spawn()
@@ -77,6 +58,25 @@ impl Daemon {
             child: Some(child),
             spawned,
         })
+    }
+
+    /// Stops the daemon (SIGTERM) and starts `bin` again on the same state
+    /// directory — a restart as on a board, with the database already
+    /// created — and returns the time from spawn to its first `getUpdates`.
+    pub fn restart(&mut self, bin: &Path, timeout: Duration) -> Res<Duration> {
+        self.terminate(timeout)?;
+        let seen = self.tg.get_updates_calls();
+        let config = self.dir.join("config.toml");
+        let mut cmd = command(bin, &[], &config, &self.dir.join("stderr-restart.log"))?;
+        self.spawned = Instant::now();
+        self.child = Some(
+            cmd.spawn()
+                .map_err(|e| format!("spawn {}: {e}", bin.display()))?,
+        );
+        if self.tg.wait_for_get_updates(seen + 1, timeout) <= seen {
+            return Err(format!("no getUpdates after restart within {timeout:?}"));
+        }
+        Ok(self.spawned.elapsed())
     }
 
     pub fn pid(&self) -> u32 {
@@ -151,6 +151,32 @@ impl Drop for Daemon {
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The daemon's command line: `[wrapper…] bin --config CONFIG`, stderr to
+/// `log`, proxies and systemd variables cleared.
+fn command(bin: &Path, wrapper: &[String], config: &Path, log: &Path) -> Res<Command> {
+    let log = fs::File::create(log).map_err(|e| e.to_string())?;
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.arg("--config")
+        .arg(config)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("PICOCLAW_LOG")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("HTTP_PROXY")
+        .env_remove("ALL_PROXY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    Ok(cmd)
 }
 
 pub fn status_field(pid: u32, name: &str) -> Res<u64> {

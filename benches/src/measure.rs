@@ -19,7 +19,10 @@ const START_WAIT: Duration = Duration::from_secs(20);
 /// then a turn with two tool calls.
 #[derive(Debug, Default)]
 pub struct Life {
+    /// First start: creates and migrates the database.
     pub first_poll_ms: f64,
+    /// Restart on the existing database (the common case on a board).
+    pub restart_poll_ms: f64,
     pub idle_rss_kib: f64,
     pub idle_threads: f64,
     pub first_request_bytes: f64,
@@ -62,6 +65,7 @@ pub fn life(bin: &Path, idle_for: Duration) -> Res<Life> {
             .get(1)
             .map(|m| m.visible.clone())
             .unwrap_or_default();
+    out.restart_poll_ms = ms(d.restart(bin, START_WAIT)?);
     d.terminate(Duration::from_secs(15))?;
     Ok(out)
 }
