@@ -177,9 +177,9 @@ fn survives(p: &Picoclaw, method: &str, fault: TgFault, tag: &str) {
     let want = format!("echo: {tag}");
     p.say(tag);
     assert!(
-        wait_until(WAIT, || visible(&p).contains(&want)),
+        wait_until(WAIT, || visible(p).contains(&want)),
         "{method} {fault:?}: no {want:?} in {:?}\n{}",
-        visible(&p),
+        visible(p),
         p.stderr()
     );
 }
