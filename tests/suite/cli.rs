@@ -312,7 +312,9 @@ fn doctor_passes_on_a_good_config_and_reports_the_landlock_abi() {
 }
 
 #[test]
-fn a_garbage_database_stops_the_daemon_once_with_exit_1_naming_the_file() {
+fn a_garbage_database_stops_the_daemon_once_with_exit_2_naming_the_file() {
+    // Exit 2 ("needs a person"): the systemd unit's RestartPreventExitStatus=2
+    // keeps systemd from restarting into the same damaged file every 5 s.
     let mut p = Picoclaw::new("garbage-db");
     fs::create_dir_all(p.state_dir()).unwrap();
     let db = p.state_dir().join("picoclaw.db");
@@ -321,7 +323,7 @@ fn a_garbage_database_stops_the_daemon_once_with_exit_1_naming_the_file() {
     p.start();
     let status = p.wait_exit(WAIT).expect("the daemon exits by itself");
     let err = p.stderr();
-    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains(&db.display().to_string()), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     // It gave up at once: never reached Telegram, never retried in a loop,

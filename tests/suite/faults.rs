@@ -49,6 +49,30 @@ fn replies_by_message(sent: &[SentMessage]) -> HashMap<i64, Vec<String>> {
     out
 }
 
+/// After a kill: the user messages (by id) whose reply the fake already
+/// holds although the outbox still has it pending.
+fn delivered_but_unrecorded(p: &Picoclaw) -> Vec<i64> {
+    let db = p.db();
+    let Ok(mut st) = db.prepare("SELECT reply_to FROM outbox WHERE status = 'pending' AND seq = 0")
+    else {
+        return Vec::new();
+    };
+    let pending: Vec<i64> = st
+        .query_map([], |r| r.get::<_, Option<String>>(0))
+        .map(|rows| {
+            rows.flatten()
+                .flatten()
+                .filter_map(|s| s.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let sent = p.tg.sent();
+    pending
+        .into_iter()
+        .filter(|id| sent.iter().any(|m| m.reply_to == Some(*id)))
+        .collect()
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -92,6 +116,10 @@ fn kill_9_at_random_points_across_50_turns_loses_and_duplicates_nothing() {
     // "done: " reply, for tool turns whose text depends on the tool).
     let mut asked: Vec<(i64, Option<String>)> = Vec::new();
     let mut kills = 0;
+    // Messages whose reply Telegram had accepted while our outbox row was
+    // still pending when the kill landed: the one window where a resend is
+    // the documented outcome (no idempotency key in the Bot API).
+    let mut in_window: Vec<i64> = Vec::new();
     for i in 0..50 {
         if !p.is_running() {
             p.start();
@@ -127,13 +155,19 @@ fn kill_9_at_random_points_across_50_turns_loses_and_duplicates_nothing() {
                 std::thread::sleep(ms(rng.below(40)));
             }
             3 => {
+                // Right after the reply went out and was recorded as sent.
+                // (Inside the window between Telegram accepting a chunk and
+                // our commit, a kill makes the chunk go out twice: see
+                // kill_9_between_delivery_and_commit_resends_rather_than_loses.)
                 wait_until(ms(5000), || p.tg.sent().len() > sent0);
+                p.wait_outbox_flushed();
                 std::thread::sleep(ms(rng.below(5)));
             }
             _ => continue,
         }
         p.kill9();
         kills += 1;
+        in_window.extend(delivered_but_unrecorded(&p));
     }
     if !p.is_running() {
         p.start();
@@ -148,7 +182,9 @@ fn kill_9_at_random_points_across_50_turns_loses_and_duplicates_nothing() {
     let mut problems = Vec::new();
     for (id, want) in &asked {
         let got = by.get(id).cloned().unwrap_or_default();
-        let ok = got.len() == 1
+        let copies_ok =
+            got.len() == 1 || (got.len() == 2 && in_window.contains(id) && got[0] == got[1]);
+        let ok = copies_ok
             && match want {
                 Some(w) => &got[0] == w,
                 None => got[0].starts_with("done: "),
@@ -648,4 +684,40 @@ fn sigterm_during_a_long_tool_call_checkpoints_exits_zero_and_the_next_start_ans
     let seen = barrier(&p, "after-sigterm");
     assert_eq!(seen.len(), 3, "{seen:#?}\n{}", p.stderr());
     assert!(seen[1].starts_with("done: exit 0"), "{seen:#?}");
+}
+
+/// The one place exactly-once cannot hold: Telegram has delivered a chunk but
+/// picoclaw is killed before it learns so. With no idempotency key in the
+/// Bot API, picoclaw resends (at-least-once) rather than risk losing the
+/// reply. This pins that choice: the reply is never lost, and it is sent at
+/// most twice.
+#[test]
+fn kill_9_between_delivery_and_commit_resends_rather_than_loses() {
+    let mut p = Picoclaw::new("ack-window");
+    p.start();
+    p.tg.fail_next("sendMessage", TgFault::AckDelay(Duration::from_secs(3)));
+    p.say("in the window");
+    assert!(
+        wait_until(WAIT, || !p.tg.sent().is_empty()),
+        "{}",
+        p.stderr()
+    );
+    // Delivered, but picoclaw is still waiting for the answer.
+    p.kill9();
+    p.start();
+    assert!(
+        wait_until(WAIT, || p.tg.sent().len() >= 2),
+        "resent after restart\n{}",
+        p.stderr()
+    );
+    barrier(&p, "ack-window-end");
+    let copies =
+        p.tg.sent()
+            .iter()
+            .filter(|m| m.visible == "echo: in the window")
+            .count();
+    assert_eq!(
+        copies, 2,
+        "delivered once before the kill, resent once after"
+    );
 }

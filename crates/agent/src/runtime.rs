@@ -447,14 +447,25 @@ async fn send(sh: &Shared, row: &OutboxRow) -> Sent {
     } else {
         None
     };
-    let res = tokio::task::spawn_blocking(move || ch.send(&chat, &body, reply_to.as_deref())).await;
-    match res {
-        Ok(Ok(())) => {
-            if let Err(e) = db.call(move |s| s.mark_sent(id)).await {
-                error!("reply chunk {id} was sent but could not be marked sent: {e}");
-            }
-            Sent::Done
+    // The chunk is marked sent on the same pool thread the moment Telegram
+    // accepts it: no hop back to the event loop in between, so the window in
+    // which a kill -9 makes us resend an already delivered chunk is the
+    // SQLite commit alone. (Telegram has no idempotency key to close it.)
+    let db2 = db.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let sent = ch.send(&chat, &body, reply_to.as_deref());
+        let marked = sent.is_ok().then(|| db2.blocking(|s| s.mark_sent(id)));
+        (sent, marked)
+    })
+    .await
+    .map(|(sent, marked)| {
+        if let Some(Err(e)) = marked {
+            error!("reply chunk {id} was sent but could not be marked sent: {e}");
         }
+        sent
+    });
+    match res {
+        Ok(Ok(())) => Sent::Done,
         Ok(Err(ChannelError::Rejected { status, message })) => {
             warn!(
                 "{}: chat {} refused reply chunk {id}: HTTP {status}: {message}",

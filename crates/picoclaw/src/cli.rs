@@ -18,7 +18,8 @@ Usage:
 
 Config: --config PATH, else $PICOCLAW_CONFIG, else /etc/picoclaw/config.toml,
 else $XDG_CONFIG_HOME/picoclaw/config.toml.
-Exit status: 0 ok, 1 runtime failure, 2 usage or config error.";
+Exit status: 0 ok, 1 runtime failure (worth retrying), 2 usage, config or
+state error that needs a person (a damaged database, a bad config).";
 
 const RUN_HELP: &str = "\
 Usage: picoclaw [run] [--config PATH]

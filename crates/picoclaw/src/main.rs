@@ -16,7 +16,7 @@ use picoclaw_core::log::{self, Level};
 /// Why the process ends unsuccessfully.
 #[derive(Debug)]
 pub enum Failure {
-    /// Usage or configuration error: exit 2.
+    /// Usage, configuration or state error a person must fix: exit 2.
     Config(String),
     /// Something failed at run time: exit 1.
     Runtime(String),

@@ -20,7 +20,17 @@ pub fn open_store(config: &Config) -> Result<Store, Failure> {
         cache_size_kib: config.store.cache_size_kib,
         ..StoreOptions::default()
     };
-    Store::open(&config.store.dir, &opts).map_err(|e| Failure::Runtime(e.to_string()))
+    Store::open(&config.store.dir, &opts).map_err(|e| {
+        // Damaged, too new or unopenable: restarting cannot help, so exit 2
+        // (the systemd unit does not restart on 2) instead of crash-looping.
+        // Transient conditions (disk full, busy, read-only) exit 1 and are
+        // retried by Restart=on-failure.
+        if e.is_transient() {
+            Failure::Runtime(e.to_string())
+        } else {
+            Failure::Config(e.to_string())
+        }
+    })
 }
 
 pub fn providers(config: &Config) -> Result<Arc<dyn Provider>, Failure> {

@@ -85,6 +85,10 @@ pub enum Fault {
     Truncated,
     /// Answer normally, but only after this long.
     Delay(Duration),
+    /// Carry out the request at once (a sendMessage is delivered and
+    /// recorded) but hold the answer this long: the client cannot know yet
+    /// that it succeeded.
+    AckDelay(Duration),
 }
 
 impl Fault {

@@ -55,6 +55,10 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
         }
         st.faults.get_mut(&method).and_then(VecDeque::pop_front)
     };
+    let ack_delay = match &fault {
+        Some(Fault::AckDelay(d)) => Some(*d),
+        _ => None,
+    };
     match fault {
         Some(Fault::Status {
             code,
@@ -76,8 +80,9 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
             }
         }
         Some(Fault::Delay(d)) => std::thread::sleep(d),
-        None => {}
+        Some(Fault::AckDelay(_)) | None => {}
     }
+
     let params = match params(req) {
         Ok(p) => p,
         Err(desc) => return reject(shared, &method, 400, &desc),
@@ -110,9 +115,13 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
             }))
         }
     };
-    match result {
+    let reply = match result {
         Ok(v) => ok(v),
         Err((code, desc)) => reject(shared, &method, code, &desc),
+    };
+    match ack_delay {
+        Some(d) => Reply::Delayed(d, Box::new(reply)),
+        None => reply,
     }
 }
 
