@@ -52,7 +52,13 @@ fn replies_by_message(sent: &[SentMessage]) -> HashMap<i64, Vec<String>> {
 /// After a kill: the user messages (by id) whose reply the fake already
 /// holds although the outbox still has it pending.
 fn delivered_but_unrecorded(p: &Picoclaw) -> Vec<i64> {
-    let db = p.db();
+    // Killed before the database existed: nothing can be in the window.
+    let Ok(db) = rusqlite::Connection::open_with_flags(
+        p.state_dir().join("picoclaw.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return Vec::new();
+    };
     let Ok(mut st) = db.prepare("SELECT reply_to FROM outbox WHERE status = 'pending' AND seq = 0")
     else {
         return Vec::new();

@@ -27,6 +27,7 @@ use crate::turn::Agent;
 
 /// How often "typing…" is refreshed; Telegram shows it for about 5 s.
 const TYPING_EVERY: Duration = Duration::from_secs(4);
+const TYPING_AFTER: Duration = Duration::from_millis(300);
 const BATCH: usize = 32;
 
 #[derive(Debug, Clone)]
@@ -355,6 +356,9 @@ async fn answer(sh: &Shared, row: InboundRow) -> bool {
 }
 
 async fn typing_loop(ch: Arc<dyn Channel>, chat: String) {
+    // A turn answered within this time needs no indicator: skipping it saves
+    // an HTTP call per message, and a model call is rarely this quick.
+    tokio::time::sleep(TYPING_AFTER).await;
     loop {
         let (c, id) = (ch.clone(), chat.clone());
         let _ = tokio::task::spawn_blocking(move || c.typing(&id)).await;

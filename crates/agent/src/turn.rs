@@ -128,23 +128,26 @@ impl Agent {
     ) -> Result<Reply, StoreError> {
         let key = self.session_key(&row.inbound);
         let inbound_id = row.id;
+        let user = ChatMessage::user(match row.inbound.chat_kind {
+            ChatKind::Group => format!("[{}] {text}", row.inbound.sender.display),
+            ChatKind::Direct => text.to_string(),
+        });
+        // One store round trip: find the session, read what this turn
+        // already recorded (a resumed turn), and record the user message if
+        // this is a fresh turn.
         let (session, prior) = self
             .db
             .call(move |s| {
                 let session = s.active_session(&key)?;
                 let prior = s.turn_messages(inbound_id)?;
+                if prior.is_empty() {
+                    s.append_message(session, Some(inbound_id), &user)?;
+                }
                 Ok((session, prior))
             })
             .await?;
 
-        if prior.is_empty() {
-            let content = match row.inbound.chat_kind {
-                ChatKind::Group => format!("[{}] {text}", row.inbound.sender.display),
-                ChatKind::Direct => text.to_string(),
-            };
-            self.append(session, inbound_id, ChatMessage::user(content))
-                .await?;
-        } else {
+        if !prior.is_empty() {
             info!(
                 "resuming turn for inbound {inbound_id} ({} steps recorded)",
                 prior.len()
@@ -178,9 +181,6 @@ impl Agent {
             };
             let served_by = completion.served_by.clone();
             let usage = completion.usage;
-            self.db
-                .call(move |s| s.record_usage(session, &served_by, usage))
-                .await?;
             let mut message = completion.message;
             if !tools_allowed {
                 // Asked for a final answer; calls made anyway are dropped so
@@ -188,7 +188,13 @@ impl Agent {
                 message.tool_calls.clear();
             }
             let calls = message.tool_calls.clone();
-            self.append(session, inbound_id, message.clone()).await?;
+            let stored = message.clone();
+            self.db
+                .call(move |s| {
+                    s.record_usage(session, &served_by, usage)?;
+                    s.append_message(session, Some(inbound_id), &stored)
+                })
+                .await?;
             if calls.is_empty() {
                 let text = if message.content.trim().is_empty() {
                     String::from("(The model returned an empty answer.)")
