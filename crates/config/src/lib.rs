@@ -24,6 +24,9 @@ pub use secret::{Secret, SecretSource};
 pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
+    /// Secret files (`token_file`, `api_key_file`) that were read; tools
+    /// must never see them.
+    pub secret_files: Vec<PathBuf>,
     pub agent: AgentConfig,
     pub store: StoreConfig,
     pub log: LogConfig,

@@ -18,6 +18,8 @@ struct Ctx<'a> {
     path: &'a Path,
     src: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// Every `*_file` secret read, so the sandbox can hide them from tools.
+    secret_files: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 impl Ctx<'_> {
@@ -81,6 +83,7 @@ impl Ctx<'_> {
             (None, Some(f)) => {
                 let p = self.path_value(&file_key, f)?;
                 let value = read_secret_file(&p).map_err(|m| self.invalid(&file_key, m))?;
+                self.secret_files.borrow_mut().push(p);
                 Ok(Some((Secret::new(value), SecretSource::File)))
             }
             (None, None) => Ok(None),
@@ -109,7 +112,12 @@ pub fn resolve(
     raw: RawConfig,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let ctx = Ctx { path, src, env };
+    let ctx = Ctx {
+        path,
+        src,
+        env,
+        secret_files: std::cell::RefCell::new(Vec::new()),
+    };
 
     let raw_store = raw.store.unwrap_or_default();
     let store_dir = match &raw_store.dir {
@@ -337,6 +345,7 @@ pub fn resolve(
     };
 
     Ok(Config {
+        secret_files: ctx.secret_files.take(),
         path: path.to_path_buf(),
         agent,
         store,

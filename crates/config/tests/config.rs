@@ -180,6 +180,11 @@ fn secret_files_are_read_and_trailing_newline_dropped() {
     let t = c.telegram.unwrap();
     assert_eq!(t.token.expose(), "999:from-file-token");
     assert_eq!(t.token_source, SecretSource::File);
+    assert_eq!(
+        c.secret_files,
+        vec![dir.join("tg")],
+        "kept so the sandbox can hide it"
+    );
 
     let src_missing = "[channels.telegram]\ntoken_file = \"nope\"\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n";
     let (_, _, key, msg) = invalid(parse(&path, src_missing, &env_of(&[])).unwrap_err());

@@ -254,6 +254,7 @@ pub fn sandbox_policy(config: &Config, workspace: &Path) -> picoclaw_sandbox::Po
 /// The config file, the state dir and secret files: never readable by tools.
 fn hidden_paths(config: &Config) -> Vec<std::path::PathBuf> {
     let mut out = vec![config.path.clone(), config.store.dir.clone()];
+    out.extend(config.secret_files.iter().cloned());
     if let Ok(exe) = std::env::current_exe() {
         // The binary is not secret, but tools have no reason to read it and
         // hiding it keeps /proc/self/exe-style probing pointless.
@@ -300,5 +301,32 @@ pub fn tool_ids(config: &Config) -> Option<(u32, u32)> {
                 Some((65534, 65534))
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_never_see_the_config_state_dir_or_secret_files() {
+        let dir = std::env::temp_dir().join(format!("picoclaw-setup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("key"), "sk-secret-from-file\n").unwrap();
+        let src = format!(
+            "[store]\ndir = \"{0}/state\"\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\napi_key_file = \"{0}/key\"\n",
+            dir.display()
+        );
+        let config = picoclaw_config::parse(&dir.join("config.toml"), &src, &|_| None).unwrap();
+        let policy = sandbox_policy(&config, &dir.join("ws"));
+        for p in [dir.join("config.toml"), dir.join("state"), dir.join("key")] {
+            assert!(
+                policy.hidden_paths.contains(&p),
+                "{} not hidden: {:?}",
+                p.display(),
+                policy.hidden_paths
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
