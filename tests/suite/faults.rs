@@ -634,7 +634,7 @@ fn a_full_disk_is_reported_without_crashing_and_nothing_is_lost_once_space_retur
 }
 
 #[test]
-fn deleting_the_database_while_running_loses_and_duplicates_nothing() {
+fn deleting_the_database_while_running_is_reported_restored_and_loses_nothing() {
     let mut p = Picoclaw::new("store-deleted");
     p.start();
     barrier(&p, "first");
@@ -647,6 +647,17 @@ fn deleting_the_database_while_running_loses_and_duplicates_nothing() {
         "{}",
         p.stderr()
     );
+    // Noticed within the 5 s check, said clearly, written back from the
+    // still-open connection.
+    assert!(
+        p.wait_log("restored; nothing was lost", WAIT),
+        "{}",
+        p.stderr()
+    );
+    assert!(p
+        .stderr()
+        .contains("was deleted while picoclaw was running"));
+    assert!(state_dir(&p).join("picoclaw.db").exists());
     p.signal(libc::SIGTERM);
     assert!(p.wait_exit(WAIT).is_some_and(|s| s.success()));
     p.start();
@@ -659,6 +670,14 @@ fn deleting_the_database_while_running_loses_and_duplicates_nothing() {
         ],
         "{}",
         p.stderr()
+    );
+    // The conversation survived: the last model request still carries the
+    // messages from before the delete.
+    let last = p.llm.requests().pop().unwrap();
+    let history = last.body["messages"].to_string();
+    assert!(
+        history.contains("barrier first") && history.contains("after the delete"),
+        "{history}"
     );
 }
 

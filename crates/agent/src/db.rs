@@ -47,6 +47,13 @@ impl Db {
         f(&mut store)
     }
 
+    /// Puts a freshly opened store in place of the current one (after the
+    /// database file was restored). Calls already running finish on the old
+    /// connection first.
+    pub fn replace(&self, store: Store) {
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = store;
+    }
+
     fn path(&self) -> std::path::PathBuf {
         self.blocking(|s| s.path().to_path_buf())
     }

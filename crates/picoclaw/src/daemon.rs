@@ -85,8 +85,17 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
     );
     let mut work = tokio::spawn(runtime.run(stop_rx));
     info!("picoclaw {} running", env!("CARGO_PKG_VERSION"));
+    let mut file_check = tokio::time::interval(DB_FILE_CHECK);
+    let mut outcome = Ok(());
     loop {
         tokio::select! {
+            _ = file_check.tick() => {
+                if let Err(msg) = check_db_file(&db, &config).await {
+                    error!("{msg}");
+                    outcome = Err(Failure::Runtime(msg));
+                    break;
+                }
+            }
             _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { info!("SIGINT: shutting down"); break; }
             _ = hup.recv() => reload(&config),
@@ -104,7 +113,41 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
     if tokio::time::timeout(grace, &mut work).await.is_err() {
         warn!("runtime did not stop within {} s", grace.as_secs());
     }
-    finish(&db)
+    finish(&db)?;
+    outcome
+}
+
+/// How often the database file is checked for deletion or replacement.
+const DB_FILE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Notices the database file being deleted (an over-eager cleanup, `rm -r`
+/// of the state dir) or replaced under the running daemon. A deleted file is
+/// written back from the still-open connection, so nothing is lost; a file
+/// replaced by another one is not ours to touch, so the daemon stops.
+async fn check_db_file(db: &Db, config: &Config) -> Result<(), String> {
+    use picoclaw_store::FileState;
+    let state = db
+        .call(|s| Ok(s.file_state()))
+        .await
+        .map_err(|e| e.to_string())?;
+    match state {
+        FileState::Same => Ok(()),
+        FileState::Replaced => Err(format!(
+            "database {} was replaced by another file while picoclaw was running; stopping so nothing is written to the wrong database (restart to use the new file)",
+            config.store.dir.join(picoclaw_store::DB_FILE).display()
+        )),
+        FileState::Missing => {
+            let path = config.store.dir.join(picoclaw_store::DB_FILE);
+            error!("database {} was deleted while picoclaw was running; restoring it from the open connection", path.display());
+            db.call(|s| s.restore_file())
+                .await
+                .map_err(|e| format!("could not restore the deleted database: {e}"))?;
+            let store = setup::open_store(config).map_err(|e| format!("could not reopen the restored database: {e}"))?;
+            db.replace(store);
+            info!("database {} restored; nothing was lost", path.display());
+            Ok(())
+        }
+    }
 }
 
 /// The next watchdog tick, or never when the watchdog is off.

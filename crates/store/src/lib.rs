@@ -25,7 +25,7 @@ pub use memory::MemoryFact;
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::OutboxRow;
 pub use session::SessionStats;
-pub use store::{Health, Store, StoreOptions, DB_FILE};
+pub use store::{FileState, Health, Store, StoreOptions, DB_FILE};
 
 #[cfg(test)]
 mod tests;

@@ -50,6 +50,25 @@ pub struct Health {
 pub struct Store {
     pub(crate) conn: Connection,
     path: PathBuf,
+    /// (device, inode) of the file when opened, to notice it being deleted
+    /// or replaced under a running daemon.
+    identity: Option<(u64, u64)>,
+}
+
+/// Whether the database file on disk is still the one this store has open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    Same,
+    /// Deleted (alone or with its directory). The open connection still
+    /// holds every row; [`Store::restore_file`] writes them back.
+    Missing,
+    /// Another file now sits at the path. Not ours to overwrite.
+    Replaced,
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl std::fmt::Debug for Store {
@@ -87,7 +106,12 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| classify(&path, e, None))?;
-        let mut store = Store { conn, path };
+        let identity = identity(&path);
+        let mut store = Store {
+            conn,
+            path,
+            identity,
+        };
         // SQLite silently falls back to read-only when the file is not
         // writable; say so now rather than at the first reply.
         if store
@@ -113,7 +137,12 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| classify(&path, e, None))?;
-        let store = Store { conn, path };
+        let identity = identity(&path);
+        let store = Store {
+            conn,
+            path,
+            identity,
+        };
         store.run(|c| c.busy_timeout(opts.busy_timeout))?;
         let found = store.run(migrations::user_version)?;
         if found > SCHEMA_VERSION {
@@ -129,10 +158,51 @@ impl Store {
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|e| classify(&path, e, None))?;
-        let mut store = Store { conn, path };
+        let mut store = Store {
+            conn,
+            path,
+            identity: None,
+        };
         store.configure(&StoreOptions::default())?;
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Compares the file at [`Store::path`] with the one opened.
+    pub fn file_state(&self) -> FileState {
+        let Some(opened) = self.identity else {
+            return FileState::Same;
+        };
+        match identity(&self.path) {
+            None => FileState::Missing,
+            Some(now) if now == opened => FileState::Same,
+            Some(_) => FileState::Replaced,
+        }
+    }
+
+    /// After the file was deleted under us: writes the live database (which
+    /// the open connection still holds, WAL included) back to its path with
+    /// `VACUUM INTO`, recreating the directory if it went too. The caller
+    /// then reopens the path. Refuses when something already sits there.
+    pub fn restore_file(&self) -> Result<(), StoreError> {
+        if self.path.exists() {
+            return Err(StoreError::Open {
+                path: self.path.clone(),
+                reason: String::from("a different file now sits at this path; not overwriting it"),
+            });
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| StoreError::Open {
+                    path: self.path.clone(),
+                    reason: format!("cannot recreate {}: {e}", dir.display()),
+                })?;
+        }
+        let target = self.path.to_string_lossy().into_owned();
+        self.run(|c| c.execute("VACUUM INTO ?1", [target]).map(|_| ()))
     }
 
     /// The database file (`:memory:` for an in-memory store).
