@@ -100,7 +100,12 @@ fn parse_args() -> Result<Opts, String> {
         return Err(String::from("--runs must be at least 5 (or use --quick)"));
     }
     opts.runs = opts.runs.max(1);
-    let mut all = vec![(String::from("x86_64-gnu"), opts.bin.clone(), MB4)];
+    // Name the driven binary by what it is: static (musl) or dynamic (gnu).
+    let linkage = match std::fs::read(&opts.bin) {
+        Ok(bytes) if !bytes.windows(16).any(|w| w == b"/lib64/ld-linux-") => "musl",
+        _ => "gnu",
+    };
+    let mut all = vec![(format!("{}-{linkage}", std::env::consts::ARCH), opts.bin.clone(), MB4)];
     all.extend(sizes);
     opts.sizes = all;
     Ok(opts)
@@ -154,7 +159,8 @@ fn run(opts: &Opts) -> Vec<Row> {
         Vec::new()
     };
     let mut take = |n: usize| -> Vec<Row> { life.drain(..n.min(life.len())).collect() };
-    rows.extend(take(3));
+    // start-up (restart, first start), idle RSS, peak RSS
+    rows.extend(take(4));
     if opts.wants("overhead") {
         rows.push(overhead_row(opts));
     }
@@ -164,6 +170,7 @@ fn run(opts: &Opts) -> Vec<Row> {
     if opts.wants("growth") {
         rows.push(growth_row(opts));
     }
+    // request bytes, LLM calls, idle threads
     rows.extend(take(3));
     if opts.wants("callgrind") {
         rows.push(callgrind_row(opts));
