@@ -105,7 +105,11 @@ fn parse_args() -> Result<Opts, String> {
         Ok(bytes) if !bytes.windows(16).any(|w| w == b"/lib64/ld-linux-") => "musl",
         _ => "gnu",
     };
-    let mut all = vec![(format!("{}-{linkage}", std::env::consts::ARCH), opts.bin.clone(), MB4)];
+    let mut all = vec![(
+        format!("{}-{linkage}", std::env::consts::ARCH),
+        opts.bin.clone(),
+        MB4,
+    )];
     all.extend(sizes);
     opts.sizes = all;
     Ok(opts)
