@@ -3,9 +3,9 @@
 use picoclaw_core::{ChatKind, Inbound, InboundKind, Sender};
 use picoclaw_store::{FileState, Store, StoreOptions};
 
-fn event(id: &str) -> Inbound {
+fn event_on(channel: &str, id: &str) -> Inbound {
     Inbound {
-        channel: "telegram".into(),
+        channel: channel.into(),
         event_id: id.into(),
         chat_id: "1".into(),
         chat_kind: ChatKind::Direct,
@@ -15,8 +15,12 @@ fn event(id: &str) -> Inbound {
             display: "u".into(),
         },
         message_id: None,
-        kind: InboundKind::Text("pending while the file vanished".into()),
+        kind: InboundKind::Text("hi".into()),
     }
+}
+
+fn event(id: &str) -> Inbound {
+    event_on("telegram", id)
 }
 
 #[test]
@@ -55,4 +59,23 @@ fn a_replaced_database_is_reported_and_never_overwritten() {
     assert!(s.restore_file().is_err());
     assert_eq!(std::fs::read(&path).unwrap(), b"someone else's file");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn leftovers_of_other_channels_do_not_crowd_out_running_ones() {
+    let mut s = Store::open_in_memory().unwrap();
+    let stale: Vec<Inbound> = (0..40).map(|i| event_on("cli", &i.to_string())).collect();
+    s.ingest("cli", &stale, None).unwrap();
+    s.ingest("telegram", &[event_on("telegram", "7")], Some("8"))
+        .unwrap();
+    let rows = s.pending_inbound_for(&["telegram"], 32).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].inbound.event_id, "7");
+    assert_eq!(
+        s.pending_inbound_for(&["cli", "telegram"], 100)
+            .unwrap()
+            .len(),
+        41
+    );
+    assert!(s.pending_inbound_for(&[], 10).unwrap().is_empty());
 }
