@@ -239,6 +239,20 @@ impl Picoclaw {
         wait_until(timeout, || self.stderr().contains(needle))
     }
 
+    /// The `tool` result messages picoclaw sent in model request `n`
+    /// (0-based); panics, with stderr, when there was no such request.
+    pub fn tool_messages(&self, n: usize) -> Vec<String> {
+        let reqs = self.llm.requests();
+        assert!(reqs.len() > n, "{} requests\n{}", reqs.len(), self.stderr());
+        reqs[n].body["messages"]
+            .as_array()
+            .expect("messages array")
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| m["content"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+
     /// The user sends `text` in their private chat.
     pub fn say(&self, text: &str) -> i64 {
         self.tg.push_text(USER, USER, "alice", text)

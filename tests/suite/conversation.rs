@@ -35,12 +35,7 @@ fn a_turn_with_two_tool_calls_runs_both_tools_then_answers() {
     // The second request carried both tool results back to the model.
     let reqs = p.llm.requests();
     assert_eq!(reqs.len(), 2);
-    let msgs = reqs[1].body["messages"].as_array().unwrap();
-    let tool_results: Vec<&str> = msgs
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
+    let tool_results = p.tool_messages(1);
     assert_eq!(tool_results.len(), 2);
     assert!(tool_results[1].contains("hi from tool"), "{tool_results:?}");
 }
@@ -172,17 +167,6 @@ fn stop_with_nothing_running_says_so() {
     assert_eq!(p.replies(1), vec!["Nothing is running."]);
 }
 
-/// The `tool` messages of request `n`.
-fn tool_messages(p: &Picoclaw, n: usize) -> Vec<String> {
-    p.llm.requests()[n].body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap_or("").to_owned())
-        .collect()
-}
-
 #[test]
 fn unknown_tools_and_broken_arguments_come_back_to_the_model_as_errors() {
     let mut p = Picoclaw::new("bad-calls");
@@ -191,7 +175,7 @@ fn unknown_tools_and_broken_arguments_come_back_to_the_model_as_errors() {
     let r = p.replies(1);
     assert_eq!(r.len(), 1, "{}", p.stderr());
     assert!(r[0].starts_with("done: "), "{r:?}");
-    let results = tool_messages(&p, 1);
+    let results = p.tool_messages(1);
     assert_eq!(results.len(), 2, "{results:?}");
     assert!(results[0].contains("summon_dragon"), "{results:?}");
     assert!(results[1].to_lowercase().contains("json"), "{results:?}");

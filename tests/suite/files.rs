@@ -7,18 +7,6 @@ use std::os::unix::fs::PermissionsExt;
 use crate::util::*;
 
 /// Tool results the model received in its second request.
-fn tool_results(p: &Picoclaw) -> Vec<String> {
-    let reqs = p.llm.requests();
-    assert!(reqs.len() >= 2, "{} requests\n{}", reqs.len(), p.stderr());
-    reqs[1].body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| m["content"].as_str().unwrap_or("").to_owned())
-        .collect()
-}
-
 #[test]
 fn path_traversal_by_the_model_is_refused_and_reported_to_it() {
     let mut p = Picoclaw::new("traversal");
@@ -49,7 +37,7 @@ fn path_traversal_by_the_model_is_refused_and_reported_to_it() {
     assert_eq!(r.len(), 1, "{}", p.stderr());
     assert!(r[0].starts_with("done: "), "{r:?}");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "original");
-    let results = tool_results(&p);
+    let results = p.tool_messages(1);
     assert_eq!(results.len(), 6, "{results:?}");
     for (call, result) in calls.iter().zip(&results) {
         assert!(
@@ -76,7 +64,7 @@ fn files_inside_the_workspace_can_be_listed_and_edited() {
     );
     let r = p.replies(1);
     assert_eq!(r.len(), 1, "{}", p.stderr());
-    let results = tool_results(&p);
+    let results = p.tool_messages(1);
     assert_eq!(results.len(), 3);
     assert!(results[2].contains("plan.md"), "{results:?}");
     assert_eq!(
@@ -94,7 +82,7 @@ fn exec_runs_echo_in_the_sandbox_and_its_output_reaches_the_model() {
     p.say(r#"[[call exec {"command":"echo hello-from-the-sandbox; id -u"}]]"#);
     let r = p.replies(1);
     assert_eq!(r.len(), 1, "{}", p.stderr());
-    let results = tool_results(&p);
+    let results = p.tool_messages(1);
     assert_eq!(results.len(), 1);
     assert!(results[0].contains("hello-from-the-sandbox"), "{results:?}");
     // Not as root: the sandbox runs tools as an unprivileged user.
