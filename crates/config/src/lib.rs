@@ -3,21 +3,36 @@
 //! `*_file`), applies every default in one place and validates. Errors name
 //! the file, line, column and key path; the binary exits 2 on any of them.
 //!
-//! This crate only reads files and the environment. It knows the shape of
-//! every section but none of the code that uses them.
+//! Each section lives in its own module (raw shape, resolved shape,
+//! defaults, checks, rendering). Defaults that a library crate also needs
+//! come from that crate's own `Default`/constants, and its enums are used
+//! as they are, so a value's default is written once. This crate only reads
+//! files and the environment; it builds nothing.
 
+mod agent;
+mod ctx;
 mod locate;
+mod providers;
 mod raw;
 mod render;
 mod resolve;
+mod sandbox;
 mod secret;
+mod store;
+mod telegram;
+mod tools;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use picoclaw_core::log::Level;
-
+pub use agent::AgentConfig;
+pub use picoclaw_providers::ProviderKind;
+pub use picoclaw_sandbox::{Backend as SandboxBackend, Mode as SandboxMode};
+pub use providers::ProviderConfig;
+pub use sandbox::{SandboxConfig, ToolUser};
 pub use secret::{Secret, SecretSource};
+pub use store::{LogConfig, StoreConfig};
+pub use telegram::TelegramConfig;
+pub use tools::ToolsConfig;
 
 /// The validated, fully defaulted configuration.
 #[derive(Debug, Clone)]
@@ -36,122 +51,6 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub tools: ToolsConfig,
     pub sandbox: SandboxConfig,
-}
-
-#[derive(Debug, Clone)]
-pub struct AgentConfig {
-    pub workspace: PathBuf,
-    pub max_tool_iterations: u32,
-    /// Token budget for the prompt (system + history), estimated.
-    pub context_window: u32,
-    /// Most history messages loaded per turn, before token trimming.
-    pub max_history_messages: u32,
-    pub tool_result_max_bytes: u32,
-    pub group_sessions_per_user: bool,
-    /// Extra text appended to the built-in system prompt.
-    pub system_prompt: Option<String>,
-    pub shutdown_timeout: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    pub dir: PathBuf,
-    pub cache_size_kib: u32,
-}
-
-#[derive(Debug, Clone)]
-pub struct LogConfig {
-    pub level: Level,
-}
-
-#[derive(Debug, Clone)]
-pub struct TelegramConfig {
-    pub token: Secret,
-    pub token_source: SecretSource,
-    pub api_base: String,
-    pub proxy: Option<String>,
-    /// Numeric ids, `@usernames`, or `*`.
-    pub allow_from: Vec<String>,
-    pub group_trigger: Option<String>,
-    pub poll_timeout: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    OpenAi,
-    Anthropic,
-}
-
-impl ProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::OpenAi => "openai",
-            ProviderKind::Anthropic => "anthropic",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ProviderConfig {
-    pub name: String,
-    pub kind: ProviderKind,
-    pub base_url: String,
-    pub api_key: Option<Secret>,
-    pub api_key_source: Option<SecretSource>,
-    pub model: String,
-    pub max_tokens: u32,
-    pub temperature: Option<f32>,
-    pub timeout: Duration,
-    pub max_retries: u32,
-    pub proxy: Option<String>,
-    pub headers: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ToolsConfig {
-    pub exec_enabled: bool,
-    pub exec_timeout: Duration,
-    pub exec_max_timeout: Duration,
-    pub files_enabled: bool,
-    pub max_read_bytes: u64,
-    pub max_write_bytes: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SandboxMode {
-    Enforce,
-    BestEffort,
-    Off,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SandboxBackend {
-    Auto,
-    Landlock,
-    Namespaces,
-    Both,
-}
-
-/// Who tool processes run as when picoclaw is root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToolUser {
-    Name(String),
-    Id(u32),
-}
-
-#[derive(Debug, Clone)]
-pub struct SandboxConfig {
-    pub mode: SandboxMode,
-    pub backend: SandboxBackend,
-    pub tool_user: ToolUser,
-    pub allow_net_ports: Vec<u16>,
-    pub extra_read_paths: Vec<PathBuf>,
-    pub cpu_secs: u64,
-    pub memory_mib: u64,
-    pub file_size_mib: u64,
-    pub max_processes: u64,
-    pub max_open_files: u64,
-    pub output_limit_kib: u64,
 }
 
 /// A configuration problem. Every variant is a user error: the binary

@@ -96,6 +96,31 @@ fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
 }
 
 #[test]
+fn values_written_in_the_example_are_the_defaults_applied_when_keys_are_left_out() {
+    // The example says "every key is shown with its default value": drop
+    // every uncommented key line outside the channel and provider tables
+    // (those set values on purpose) and the effective config must not change.
+    let src = std::fs::read_to_string(example_path()).unwrap();
+    let mut table = String::new();
+    let mut stripped = String::new();
+    for line in src.lines() {
+        if line.starts_with('[') {
+            table = line.to_string();
+        }
+        let keeps_values = table.starts_with("[channels") || table.starts_with("[[providers");
+        let is_kv = !line.starts_with('#') && line.contains(" = ");
+        if is_kv && !keeps_values {
+            continue;
+        }
+        stripped.push_str(line);
+        stripped.push('\n');
+    }
+    let full = parse(&example_path(), &src, &env_of(&[])).unwrap();
+    let bare = parse(&example_path(), &stripped, &env_of(&[])).unwrap();
+    assert_eq!(full.render_masked(), bare.render_masked());
+}
+
+#[test]
 fn unknown_key_is_reported_with_line_column_and_key_path() {
     let src = "[agent]\nmax_tool_iterations = 5\nworkspac = \"/w\"\n";
     let (line, col, key, msg) = invalid(parse_str(src, &[]).unwrap_err());

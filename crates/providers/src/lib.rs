@@ -75,7 +75,7 @@ pub struct ProviderOptions {
 
 impl ProviderOptions {
     /// Options with the defaults picoclaw's config uses: vendor base URL,
-    /// no key, 4096 output tokens, server-default temperature, 120 s.
+    /// no key, 1024 output tokens, server-default temperature, 120 s.
     pub fn new(kind: ProviderKind, model: impl Into<String>) -> ProviderOptions {
         ProviderOptions {
             name: kind.as_str().to_string(),
@@ -83,7 +83,7 @@ impl ProviderOptions {
             base_url: String::new(),
             api_key: None,
             model: model.into(),
-            max_tokens: 4096,
+            max_tokens: 1024,
             temperature: None,
             timeout: Duration::from_secs(120),
             headers: Vec::new(),

@@ -356,7 +356,7 @@ mod tests {
             v,
             serde_json::json!({
                 "model": "m1",
-                "max_tokens": 4096,
+                "max_tokens": 1024,
                 "messages": [
                     {"role": "system", "content": "be brief"},
                     {"role": "user", "content": "hi"},
@@ -382,7 +382,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"model": "m1", "max_completion_tokens": 4096,
+            serde_json::json!({"model": "m1", "max_completion_tokens": 1024,
                 "messages": [{"role": "user", "content": "hi"}]})
         );
     }

@@ -19,6 +19,13 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The config spelling: `enforce`, `best_effort` or `off`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Enforce, Mode::BestEffort, Mode::Off]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Enforce => "enforce",
@@ -45,6 +52,18 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The config spelling: `auto`, `landlock`, `namespaces` or `both`.
+    pub fn parse(s: &str) -> Option<Backend> {
+        [
+            Backend::Auto,
+            Backend::Landlock,
+            Backend::Namespaces,
+            Backend::Both,
+        ]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Auto => "auto",
@@ -79,12 +98,14 @@ pub struct Limits {
     pub keep_bytes: usize,
 }
 
+/// These are also the config's defaults (`[sandbox]`, `tools.exec`), which
+/// read them from here.
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            timeout: Duration::from_secs(30),
-            cpu_secs: 30,
-            address_space_bytes: 1 << 30,
+            timeout: Duration::from_secs(60),
+            cpu_secs: 60,
+            address_space_bytes: 512 << 20,
             file_size_bytes: 64 << 20,
             open_files: 256,
             processes: 64,

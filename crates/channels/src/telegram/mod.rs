@@ -50,7 +50,10 @@ pub struct TelegramOptions {
 /// before it counts as hung.
 pub const POLL_GRACE: Duration = Duration::from_secs(15);
 
-const DEFAULT_API_BASE: &str = "https://api.telegram.org";
+/// The public Bot API server.
+pub const DEFAULT_API_BASE: &str = "https://api.telegram.org";
+/// The `getUpdates` long-poll timeout unless configured.
+pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl TelegramOptions {
     pub fn new(token: impl Into<String>) -> TelegramOptions {
@@ -60,7 +63,7 @@ impl TelegramOptions {
             proxy: None,
             allow_from: Vec::new(),
             group_trigger: None,
-            poll_timeout: Duration::from_secs(30),
+            poll_timeout: DEFAULT_POLL_TIMEOUT,
             request_timeout: Duration::from_secs(20),
         }
     }

@@ -51,7 +51,7 @@ fn plain_answer_comes_back_with_usage_and_the_documented_request_shape() {
         reqs[0].body,
         json!({
             "model": "m",
-            "max_tokens": 4096,
+            "max_tokens": 1024,
             "temperature": 0.5,
             "messages": [
                 {"role": "system", "content": "be brief"},
