@@ -5,6 +5,7 @@
 
 mod cli;
 mod conversation;
+mod doctor;
 mod emulated;
 mod exactly_once;
 mod faults;

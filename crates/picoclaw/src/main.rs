@@ -31,12 +31,13 @@ impl std::fmt::Display for Failure {
 }
 
 fn main() -> ExitCode {
-    // `doctor --probe` re-executes this binary inside the sandbox as its
-    // probe program; nothing else (no config, no logging) runs there.
+    // `doctor --probe` re-executes this binary inside the sandbox as the
+    // sandbox's one probe program; nothing else (no config, no logging)
+    // runs there.
     let mut args = std::env::args();
-    if args.nth(1).as_deref() == Some(picoclaw_sandbox::PROBE_ARG) {
+    if args.nth(1).as_deref() == Some(doctor::PROBE_ARG) {
         let rest: Vec<String> = args.collect();
-        std::process::exit(picoclaw_sandbox::probe_main(&rest));
+        std::process::exit(picoclaw_sandbox_probe::main(&rest));
     }
     // Files picoclaw creates (database, workspace files) are private by
     // default; tools get what they need through explicit ownership.

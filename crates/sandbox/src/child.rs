@@ -152,35 +152,59 @@ impl ChildSetup {
         Ok(())
     }
 
-    /// Runs in the forked child. Order matters: ids before the death
-    /// signal (a credential change clears it), no_new_privs before
-    /// Landlock (required when not root), seccomp last so nothing before
-    /// it is filtered.
+    /// Runs in the forked child. Order matters: the mount view first
+    /// (while the child still has every capability in its namespaces),
+    /// the /proc rule before the rlimits (RLIMIT_NOFILE could leave no fd
+    /// for the open), ids before the death signal (a credential change
+    /// clears it), no_new_privs before Landlock (required when not root),
+    /// seccomp last so nothing before it is filtered.
     pub(crate) fn apply(&self) -> io::Result<()> {
-        let err = landlock::errno;
         if let Some(plan) = &self.ns {
             self.apply_ns(plan)?;
         }
-        // Before the rlimits: RLIMIT_NOFILE could leave no fd for the open.
-        if let Some(ruleset) = self.ruleset.as_ref().filter(|_| self.proc_rule_bits != 0) {
-            // SAFETY: open/close of a constant path.
-            let e = unsafe {
-                let fd = libc::open(c"/proc".as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
-                if fd >= 0 {
-                    let e = landlock::add_path_rule(ruleset.as_raw_fd(), self.proc_rule_bits, fd);
-                    libc::close(fd);
-                    e
-                } else {
-                    err()
-                }
-            };
-            // Without the rule /proc is unreadable: less access, not
-            // more, so it is reported, never fatal.
-            if e != 0 {
-                self.report(STEP_PROC_RULE, e);
-            }
+        self.add_proc_rule();
+        self.session_and_limits()?;
+        self.switch_ids()?;
+        self.arm_death_signal()?;
+        // SAFETY: chdir to a C string owned by `self`.
+        if unsafe { libc::chdir(self.cwd.as_ptr()) } != 0 {
+            return Err(self.fail(STEP_CHDIR, landlock::errno()));
         }
+        if self.confine {
+            self.confine()?;
+        }
+        Ok(())
+    }
 
+    /// Both backends at once: the parent's ruleset only knows the host's
+    /// procfs, so the fresh `/proc` gets its rule here. Without it /proc
+    /// is unreadable: less access, not more, so a failure is reported,
+    /// never fatal.
+    fn add_proc_rule(&self) {
+        let Some(ruleset) = self.ruleset.as_ref().filter(|_| self.proc_rule_bits != 0) else {
+            return;
+        };
+        // SAFETY: open/close of a constant path.
+        let e = unsafe {
+            let fd = libc::open(c"/proc".as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            if fd >= 0 {
+                let e = landlock::add_path_rule(ruleset.as_raw_fd(), self.proc_rule_bits, fd);
+                libc::close(fd);
+                e
+            } else {
+                landlock::errno()
+            }
+        };
+        if e != 0 {
+            self.report(STEP_PROC_RULE, e);
+        }
+    }
+
+    /// Own session and process group (so the parent can kill the whole
+    /// group), the rlimits, and every inherited fd above stderr marked
+    /// close-on-exec.
+    fn session_and_limits(&self) -> io::Result<()> {
+        let err = landlock::errno;
         // SAFETY (whole block): raw syscalls with plain-data arguments
         // owned by `self` or on the stack.
         unsafe {
@@ -215,18 +239,34 @@ impl ChildSetup {
                     libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 }
             }
-            if let Some((uid, gid)) = self.ids {
-                // Raw syscalls: glibc's wrappers would try to broadcast to
-                // threads that do not exist in the child.
-                if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
-                    || libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0
-                    || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
-                {
-                    return Err(self.fail(STEP_IDS, err()));
-                }
-            }
+        }
+        Ok(())
+    }
+
+    fn switch_ids(&self) -> io::Result<()> {
+        let Some((uid, gid)) = self.ids else {
+            return Ok(());
+        };
+        // Raw syscalls: glibc's wrappers would try to broadcast to
+        // threads that do not exist in the child.
+        // SAFETY: plain-data syscalls.
+        let failed = unsafe {
+            libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
+                || libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0
+                || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
+        };
+        if failed {
+            return Err(self.fail(STEP_IDS, landlock::errno()));
+        }
+        Ok(())
+    }
+
+    /// SIGKILL when picoclaw dies, and a check that it has not already.
+    fn arm_death_signal(&self) -> io::Result<()> {
+        // SAFETY: plain-data prctl and getppid.
+        unsafe {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(self.fail(STEP_PDEATHSIG, err()));
+                return Err(self.fail(STEP_PDEATHSIG, landlock::errno()));
             }
             // In a PID namespace the parent is outside it and getppid()
             // says 0; the namespace dies with its init anyway.
@@ -234,15 +274,16 @@ impl ChildSetup {
                 // picoclaw died before the death signal was armed.
                 return Err(self.fail(STEP_PDEATHSIG, libc::ESRCH));
             }
-            if libc::chdir(self.cwd.as_ptr()) != 0 {
-                return Err(self.fail(STEP_CHDIR, err()));
-            }
-            if !self.confine {
-                return Ok(());
-            }
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                return Err(self.fail(STEP_NNP, err()));
-            }
+        }
+        Ok(())
+    }
+
+    /// no_new_privs, then Landlock, then seccomp. Under enforce a failed
+    /// layer aborts; under best effort it is reported and the rest go on.
+    fn confine(&self) -> io::Result<()> {
+        // SAFETY: plain-data prctl.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(self.fail(STEP_NNP, landlock::errno()));
         }
         if let Some(ruleset) = &self.ruleset {
             let e = landlock::restrict_self(ruleset.as_raw_fd());

@@ -7,21 +7,21 @@
 //! A second filesystem backend uses namespaces instead of (or, by default,
 //! together with) Landlock: a private mount view holding only what is
 //! allowed, and its own PID, network, IPC and UTS namespaces, for kernels
-//! without Landlock (see [`Backend`]). [`selftest`] proves on the running
-//! kernel what each backend blocks (`picoclaw doctor --probe`).
+//! without Landlock (see [`Backend`]).
 //!
 //! It does not use containers, cgroups or any external binary, and it
-//! does not decide *what* may run: the caller builds a [`Policy`];
-//! [`explain`] prints what that policy means on this kernel and
-//! [`Capabilities::describe`] what each mode would do.
+//! does not decide *what* may run: the caller builds a [`Policy`]. Nor
+//! does it diagnose: [`probe`] and [`effective`] return what the kernel
+//! offers and what a policy would get there as data, and the picoclaw
+//! binary's doctor puts that into words and runs the live probe table.
 //!
 //! Every [`Outcome`] carries an [`Enforcement`] label saying which layers
 //! actually held.
 
 mod child;
+mod effective;
 mod enforce;
 mod error;
-mod explain;
 mod landlock;
 mod ns;
 mod output;
@@ -32,15 +32,13 @@ mod pump;
 mod rules;
 mod run;
 mod seccomp;
-mod selftest;
 mod spawn;
 
+pub use effective::{
+    effective, Effective, LandlockRules, Mount, MountView, PathRule, SeccompRules,
+};
 pub use enforce::Enforcement;
 pub use error::SandboxError;
-pub use explain::explain;
 pub use policy::{default_read_only_paths, etc_secrets, Backend, Limits, Mode, Policy};
 pub use probe::{probe, Capabilities};
 pub use run::{run, run_with, Cmd, Outcome, DRAIN_TIMEOUT};
-pub use selftest::{
-    effective_backend, probe_main, render_probe_table, selftest, selftest_with, ProbeRow, PROBE_ARG,
-};

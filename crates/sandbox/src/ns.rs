@@ -30,6 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use crate::effective::Mount;
 use crate::error::SandboxError;
 use crate::policy::Policy;
 use crate::rules;
@@ -161,20 +162,33 @@ fn mount_points() -> Vec<PathBuf> {
         .collect()
 }
 
+/// The flags every remount of a bind carries: read-only, or read-write
+/// for the workspace and tmp, never setuid or device files.
+const RO: libc::c_ulong =
+    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
+const RW: libc::c_ulong = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV;
+
 struct Builder {
     stage: PathBuf,
     ops: Vec<Op>,
     made: BTreeSet<PathBuf>,
+    /// Canonical roots bound so far.
+    bound: Vec<PathBuf>,
 }
 
 impl Builder {
+    /// `p` (a path inside the sandbox) on the host, under the stage.
+    fn at(&self, p: &Path) -> Result<CString, SandboxError> {
+        c(&under(&self.stage, p))
+    }
+
     /// `mkdir -p` of `p` (a path inside the sandbox) under the stage.
     fn mkdirs(&mut self, p: &Path) -> Result<(), SandboxError> {
         let mut cur = PathBuf::from("/");
         for comp in p.components().skip(1) {
             cur.push(comp);
             if self.made.insert(cur.clone()) {
-                self.ops.push(Op::Mkdir(c(&under(&self.stage, &cur))?));
+                self.ops.push(Op::Mkdir(self.at(&cur)?));
             }
         }
         Ok(())
@@ -189,11 +203,168 @@ impl Builder {
                 self.mkdirs(parent)?;
             }
             if self.made.insert(at.to_path_buf()) {
-                self.ops.push(Op::Touch(c(&under(&self.stage, at))?, 0o644));
+                self.ops.push(Op::Touch(self.at(at)?, 0o644));
             }
             Ok(())
         }
     }
+
+    /// The per-command tmp dir at `/tmp`. First, so roots or a workspace
+    /// below /tmp (tests, odd setups) get their mount points in it
+    /// instead of being hidden by it.
+    fn private_tmp(&mut self, tmp: &Path) -> Result<(), SandboxError> {
+        self.mkdirs(Path::new("/tmp"))?;
+        self.ops.push(Op::Bind {
+            src: c(tmp)?,
+            dst: self.at(Path::new("/tmp"))?,
+            flags: RW | locked_flags(tmp),
+        });
+        Ok(())
+    }
+
+    /// Each system root read-only at its own path, symlinked roots as
+    /// symlinks; roots inside a hidden path or an already bound root are
+    /// skipped.
+    fn roots(&mut self, policy: &Policy, hidden: &[PathBuf]) -> Result<(), SandboxError> {
+        let submounts = mount_points();
+        for root in &policy.read_only_paths {
+            let (Ok(meta), Ok(canon)) = (root.symlink_metadata(), root.canonicalize()) else {
+                continue;
+            };
+            if hidden.iter().any(|h| canon.starts_with(h)) {
+                continue;
+            }
+            if meta.file_type().is_symlink() {
+                self.symlinked_root(root)?;
+            } else if !self.bound.iter().any(|r| canon.starts_with(r)) {
+                self.bind_root(&canon, &submounts)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `/bin -> usr/bin`: the same link inside, pointing at the bound
+    /// target (or nowhere, if the target is not a root).
+    fn symlinked_root(&mut self, root: &Path) -> Result<(), SandboxError> {
+        if let (Ok(target), Some(parent)) = (std::fs::read_link(root), root.parent()) {
+            if self.made.insert(root.to_path_buf()) {
+                self.mkdirs(parent)?;
+                self.ops.push(Op::Symlink {
+                    target: c(&target)?,
+                    at: self.at(root)?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn bind_root(&mut self, canon: &Path, submounts: &[PathBuf]) -> Result<(), SandboxError> {
+        self.mount_point(canon, canon)?;
+        self.ops.push(Op::Bind {
+            src: c(canon)?,
+            dst: self.at(canon)?,
+            flags: RO | locked_flags(canon),
+        });
+        // A recursive bind carries submounts over with their own flags;
+        // each must be made read-only on its own.
+        for m in submounts
+            .iter()
+            .filter(|m| m.starts_with(canon) && m.as_path() != canon)
+        {
+            self.ops.push(Op::Remount {
+                dst: self.at(m)?,
+                flags: RO | locked_flags(m),
+            });
+        }
+        self.bound.push(canon.to_path_buf());
+        Ok(())
+    }
+
+    /// Covers each hidden path under a bound root: directories with an
+    /// empty read-only tmpfs, files with the empty stand-in (created
+    /// first of all, so it exists before any bind needs it).
+    fn hide(&mut self, hidden: &[PathBuf]) -> Result<(), SandboxError> {
+        let mut empty_needed = false;
+        for h in hidden {
+            if !self.bound.iter().any(|r| h.starts_with(r)) {
+                continue;
+            }
+            match h.symlink_metadata() {
+                Ok(m) if m.is_dir() => self.ops.push(Op::Tmpfs {
+                    dst: self.at(h)?,
+                    flags: libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    data: CString::from(c"mode=000,size=4k"),
+                }),
+                Ok(m) if m.file_type().is_symlink() => {}
+                Ok(_) => {
+                    empty_needed = true;
+                    self.ops.push(Op::Bind {
+                        src: self.at(Path::new(EMPTY))?,
+                        dst: self.at(h)?,
+                        flags: RO,
+                    });
+                }
+                Err(_) => {}
+            }
+        }
+        if empty_needed {
+            let empty = Op::Touch(self.at(Path::new(EMPTY))?, 0);
+            self.ops.insert(0, empty);
+        }
+        Ok(())
+    }
+
+    /// `/dev` with the few devices a shell needs and the fd links.
+    fn dev(&mut self) -> Result<(), SandboxError> {
+        self.mkdirs(Path::new("/dev"))?;
+        for dev in DEVICES {
+            let host = Path::new("/dev").join(dev);
+            if !host.exists() {
+                continue;
+            }
+            self.mount_point(&host, &host)?;
+            self.ops.push(Op::Bind {
+                src: c(&host)?,
+                dst: self.at(&host)?,
+                flags: libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | locked_flags(&host),
+            });
+        }
+        for (target, name) in DEV_LINKS {
+            self.ops.push(Op::Symlink {
+                target: c(Path::new(target))?,
+                at: self.at(&Path::new("/dev").join(name))?,
+            });
+        }
+        Ok(())
+    }
+
+    /// A fresh `/proc`, then the workspace read-write at its own path (a
+    /// workspace under /tmp gets its mount point in the private tmp,
+    /// scratch removed with it, never in the host's /tmp).
+    fn proc_and_workspace(&mut self, workspace: &Path) -> Result<(), SandboxError> {
+        self.mkdirs(Path::new("/proc"))?;
+        self.ops.push(Op::Proc(self.at(Path::new("/proc"))?));
+        self.mkdirs(workspace)?;
+        self.ops.push(Op::Bind {
+            src: c(workspace)?,
+            dst: self.at(workspace)?,
+            flags: RW | locked_flags(workspace),
+        });
+        Ok(())
+    }
+}
+
+/// The user namespace maps: picoclaw's own ids, and nothing else.
+fn user_maps() -> Result<UserMaps, SandboxError> {
+    // SAFETY: getters without failure modes.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let map = |id: u32| {
+        CString::new(format!("{id} {id} 1\n")).map_err(|_| SandboxError::Policy("nul".into()))
+    };
+    Ok(UserMaps {
+        uid_map: map(uid)?,
+        gid_map: map(gid)?,
+    })
 }
 
 /// Prepares the whole mount view for one run. `stage` is an empty host
@@ -212,144 +383,23 @@ pub(crate) fn plan(
         stage: stage.to_path_buf(),
         ops: Vec::new(),
         made: BTreeSet::new(),
+        bound: Vec::new(),
     };
-    let ro = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
-    let rw = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV;
-    // The private /tmp first: roots or a workspace below /tmp (tests, odd
-    // setups) then get their mount points in it instead of being hidden
-    // by it.
-    b.mkdirs(Path::new("/tmp"))?;
-    b.ops.push(Op::Bind {
-        src: c(tmp)?,
-        dst: c(&under(stage, Path::new("/tmp")))?,
-        flags: rw | locked_flags(tmp),
-    });
-    let submounts = mount_points();
-    let mut bound: Vec<PathBuf> = Vec::new();
-    for root in &policy.read_only_paths {
-        let Ok(meta) = root.symlink_metadata() else {
-            continue;
-        };
-        let Ok(canon) = root.canonicalize() else {
-            continue;
-        };
-        if hidden.iter().any(|h| canon.starts_with(h)) {
-            continue;
-        }
-        if meta.file_type().is_symlink() {
-            // `/bin -> usr/bin`: the same link inside, pointing at the
-            // bound target (or nowhere, if the target is not a root).
-            if let (Ok(target), Some(parent)) = (std::fs::read_link(root), root.parent()) {
-                if b.made.insert(root.clone()) {
-                    b.mkdirs(parent)?;
-                    b.ops.push(Op::Symlink {
-                        target: c(&target)?,
-                        at: c(&under(stage, root))?,
-                    });
-                }
-            }
-            continue;
-        }
-        if bound.iter().any(|r| canon.starts_with(r)) {
-            continue;
-        }
-        b.mount_point(&canon, &canon)?;
-        b.ops.push(Op::Bind {
-            src: c(&canon)?,
-            dst: c(&under(stage, &canon))?,
-            flags: ro | locked_flags(&canon),
-        });
-        // A recursive bind carries submounts over with their own flags;
-        // each must be made read-only on its own.
-        for m in submounts
-            .iter()
-            .filter(|m| m.starts_with(&canon) && *m != &canon)
-        {
-            b.ops.push(Op::Remount {
-                dst: c(&under(stage, m))?,
-                flags: ro | locked_flags(m),
-            });
-        }
-        bound.push(canon);
-    }
-    let mut empty_needed = false;
-    for h in &hidden {
-        if !bound.iter().any(|r| h.starts_with(r)) {
-            continue;
-        }
-        match h.symlink_metadata() {
-            Ok(m) if m.is_dir() => b.ops.push(Op::Tmpfs {
-                dst: c(&under(stage, h))?,
-                flags: libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                data: CString::from(c"mode=000,size=4k"),
-            }),
-            Ok(m) if m.file_type().is_symlink() => {}
-            Ok(_) => {
-                empty_needed = true;
-                b.ops.push(Op::Bind {
-                    src: c(&under(stage, Path::new(EMPTY)))?,
-                    dst: c(&under(stage, h))?,
-                    flags: ro,
-                });
-            }
-            Err(_) => {}
-        }
-    }
-    if empty_needed {
-        b.ops
-            .insert(0, Op::Touch(c(&under(stage, Path::new(EMPTY)))?, 0));
-    }
-    b.mkdirs(Path::new("/dev"))?;
-    for dev in DEVICES {
-        let host = Path::new("/dev").join(dev);
-        if !host.exists() {
-            continue;
-        }
-        b.mount_point(&host, &host)?;
-        b.ops.push(Op::Bind {
-            src: c(&host)?,
-            dst: c(&under(stage, &host))?,
-            flags: libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | locked_flags(&host),
-        });
-    }
-    for (target, name) in DEV_LINKS {
-        b.ops.push(Op::Symlink {
-            target: CString::new(*target).map_err(|_| SandboxError::Policy("nul".into()))?,
-            at: c(&under(stage, &Path::new("/dev").join(name)))?,
-        });
-    }
-    b.mkdirs(Path::new("/proc"))?;
-    b.ops.push(Op::Proc(c(&under(stage, Path::new("/proc")))?));
-    // A workspace under /tmp gets its mount point in the private tmp
-    // (scratch, removed with it), never in the host's /tmp.
-    b.mkdirs(workspace)?;
-    b.ops.push(Op::Bind {
-        src: c(workspace)?,
-        dst: c(&under(stage, workspace))?,
-        flags: rw | locked_flags(workspace),
-    });
-    let user = if user {
-        // SAFETY: getters without failure modes.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        Some(UserMaps {
-            uid_map: CString::new(format!("{uid} {uid} 1\n"))
-                .map_err(|_| SandboxError::Policy("nul".into()))?,
-            gid_map: CString::new(format!("{gid} {gid} 1\n"))
-                .map_err(|_| SandboxError::Policy("nul".into()))?,
-        })
-    } else {
-        None
-    };
+    b.private_tmp(tmp)?;
+    b.roots(policy, &hidden)?;
+    b.hide(&hidden)?;
+    b.dev()?;
+    b.proc_and_workspace(workspace)?;
     let mut clone_flags = BASE_FLAGS;
     if net {
         clone_flags |= libc::CLONE_NEWNET;
     }
-    if user.is_some() {
+    if user {
         clone_flags |= libc::CLONE_NEWUSER;
     }
     Ok(NsPlan {
         clone_flags,
-        user,
+        user: if user { Some(user_maps()?) } else { None },
         stage: c(stage)?,
         ops: b.ops,
     })
@@ -403,46 +453,36 @@ fn trial_clone(flags: libc::c_int) -> bool {
     }
 }
 
-/// Text for `explain`: the mount view, one line per step.
-pub(crate) fn describe(plan: &NsPlan) -> Vec<String> {
-    let stage = plan.stage.to_bytes().len();
-    let inside = |p: &CStr| -> String {
-        let s = String::from_utf8_lossy(p.to_bytes());
-        let t = s.get(stage..).unwrap_or("/");
-        if t.is_empty() {
-            "/".to_string()
-        } else {
-            t.to_string()
+/// The plan as seen from inside, for [`crate::effective`].
+pub(crate) fn mounts(plan: &NsPlan) -> Vec<Mount> {
+    let stage = plan.stage.to_bytes();
+    let path = |p: &CStr| PathBuf::from(std::ffi::OsStr::from_bytes(p.to_bytes()));
+    let inside = |p: &CStr| -> PathBuf {
+        match p.to_bytes().strip_prefix(stage) {
+            Some([]) => PathBuf::from("/"),
+            Some(rest) => PathBuf::from(std::ffi::OsStr::from_bytes(rest)),
+            None => path(p),
         }
     };
-    let mut out = Vec::new();
-    for op in &plan.ops {
-        let line = match op {
-            Op::Mkdir(_) | Op::Touch(..) => continue,
-            Op::Symlink { target, at } => {
-                format!("symlink   {} -> {}", inside(at), target.to_string_lossy())
+    plan.ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Mkdir(_) | Op::Touch(..) => None,
+            Op::Symlink { target, at } => Some(Mount::Symlink {
+                at: inside(at),
+                target: path(target),
+            }),
+            Op::Bind { src, dst, .. } if src.to_bytes().starts_with(stage) => {
+                Some(Mount::HiddenFile(inside(dst)))
             }
-            Op::Bind { src, dst, flags } => format!(
-                "{}  {}{}",
-                if flags & libc::MS_RDONLY != 0 {
-                    "bind ro "
-                } else {
-                    "bind rw "
-                },
-                inside(dst),
-                if src.to_bytes().starts_with(plan.stage.to_bytes()) {
-                    " (hidden: empty file)".to_string()
-                } else if inside(dst) != src.to_string_lossy() {
-                    format!(" <- {}", src.to_string_lossy())
-                } else {
-                    String::new()
-                }
-            ),
-            Op::Remount { dst, .. } => format!("remount ro {} (submount)", inside(dst)),
-            Op::Tmpfs { dst, .. } => format!("tmpfs     {} (hidden: empty dir)", inside(dst)),
-            Op::Proc(dst) => format!("proc      {} (own PID namespace)", inside(dst)),
-        };
-        out.push(line);
-    }
-    out
+            Op::Bind { src, dst, flags } => Some(Mount::Bind {
+                at: inside(dst),
+                from: path(src),
+                writable: flags & libc::MS_RDONLY == 0,
+            }),
+            Op::Remount { dst, .. } => Some(Mount::ReadOnlySubmount(inside(dst))),
+            Op::Tmpfs { dst, .. } => Some(Mount::HiddenDir(inside(dst))),
+            Op::Proc(dst) => Some(Mount::Proc(inside(dst))),
+        })
+        .collect()
 }

@@ -1,7 +1,6 @@
-//! What this kernel and user offer, and what each mode would make of it.
+//! What this kernel and user offer.
 
-use crate::landlock::{self, FULL_ABI};
-use crate::policy::{Backend, Mode};
+use crate::landlock;
 
 /// The kernel features and identity the sandbox depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,56 +47,11 @@ pub fn probe() -> Capabilities {
 }
 
 impl Capabilities {
-    /// Several lines for `picoclaw doctor`: what the kernel offers and what
-    /// `mode` would do with it for a default policy (no network, tools
-    /// switched to an unprivileged uid when root).
-    pub fn describe(&self, mode: Mode) -> String {
-        let landlock = match self.landlock_abi {
-            Some(abi) if abi >= FULL_ABI => format!("yes, ABI {abi} (all features used)"),
-            Some(abi) => format!(
-                "yes, ABI {abi} (partial: {})",
-                crate::enforce::missing_features(abi).join(", ")
-            ),
-            None => "NO (kernel < 5.13, or not in the lsm= list)".to_string(),
-        };
-        let yes = |b: bool| if b { "yes" } else { "NO" };
-        let namespaces = match (self.namespaces, self.user_namespace) {
-            (true, false) => "yes (as root)",
-            (true, true) => "yes (through an unprivileged user namespace)",
-            (false, _) if self.is_root => "NO (kernel without namespaces, or no CAP_SYS_ADMIN)",
-            (false, _) => "NO (not root, and unprivileged user namespaces are disabled)",
-        };
-        let mut out = format!(
-            "arch: {}\nuser: uid {} gid {}{}\nlandlock: {landlock}\nnamespaces: {namespaces}\nseccomp: {}\nno_new_privs: {}\n",
-            self.arch,
-            self.uid,
-            self.gid,
-            if self.is_root { " (root: tools must run_as an unprivileged uid)" } else { "" },
-            yes(self.seccomp),
-            yes(self.no_new_privs),
-        );
-        let mut policy = crate::Policy::new("/nonexistent-workspace");
-        policy.mode = mode;
-        if self.is_root {
-            policy.run_as = Some((65534, 65534));
-        }
-        for backend in [
-            Backend::Auto,
-            Backend::Landlock,
-            Backend::Namespaces,
-            Backend::Both,
-        ] {
-            policy.backend = backend;
-            let verdict = match crate::enforce::decide(&policy, self) {
-                Ok(d) => format!("runs commands as {}", d.enforcement),
-                Err(e) => format!("{e}"),
-            };
-            out.push_str(&format!(
-                "mode {} backend {}: {verdict}\n",
-                mode.as_str(),
-                backend.as_str()
-            ));
-        }
-        out
+    /// Landlock features this crate uses that the kernel's ABI lacks;
+    /// empty when it has them all, or has no Landlock at all.
+    pub fn landlock_gaps(&self) -> Vec<&'static str> {
+        self.landlock_abi
+            .map(crate::enforce::missing_features)
+            .unwrap_or_default()
     }
 }

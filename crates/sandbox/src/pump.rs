@@ -50,6 +50,25 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// The parent's view of one running child.
+struct Pump<'a> {
+    pgid: libc::pid_t,
+    pidfd: Option<OwnedFd>,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+    input: Option<OwnedFd>,
+    pending: &'a [u8],
+    limits: &'a Limits,
+    deadline: Instant,
+    /// The leader's exit status once reaped.
+    status: Option<ExitStatus>,
+    /// When the group was killed (or the leader exited): the drain
+    /// timeout counts from here.
+    settle: Option<Instant>,
+    buf: Vec<u8>,
+    p: Pumped,
+}
+
 /// The poll loop. The group is killed when the deadline passes, on
 /// cancel, at the output ceiling, and when the leader exits (leftover
 /// background jobs must not outlive the call). After that, reading goes
@@ -61,104 +80,58 @@ pub(crate) fn pump(
     cancel: &Cancel,
     start: Instant,
 ) -> io::Result<Pumped> {
-    let pgid = child.pid;
-    let pidfd = pidfd_open(pgid);
-    let mut out = Some(child.stdout);
-    let mut err = Some(child.stderr);
-    let mut input = child.stdin;
-    let mut pending = stdin.unwrap_or_default();
     for fd in [
-        out.as_ref().map(|f| f.as_raw_fd()),
-        err.as_ref().map(|f| f.as_raw_fd()),
-        input.as_ref().map(|f| f.as_raw_fd()),
+        Some(&child.stdout),
+        Some(&child.stderr),
+        child.stdin.as_ref(),
     ]
     .into_iter()
     .flatten()
     {
-        set_nonblocking(fd);
+        set_nonblocking(fd.as_raw_fd());
     }
-    let mut p = Pumped {
-        stdout: Capture::new(limits.keep_bytes),
-        stderr: Capture::new(limits.keep_bytes),
-        status: ExitStatus::from_raw(0),
-        timed_out: false,
-        cancelled: false,
-        output_limit_hit: false,
-        pipes_abandoned: false,
+    let mut pump = Pump {
+        pgid: child.pid,
+        pidfd: pidfd_open(child.pid),
+        out: Some(child.stdout),
+        err: Some(child.stderr),
+        input: child.stdin,
+        pending: stdin.unwrap_or_default(),
+        limits,
+        deadline: start + limits.timeout,
+        status: None,
+        settle: None,
+        buf: vec![0u8; 16 << 10],
+        p: Pumped {
+            stdout: Capture::new(limits.keep_bytes),
+            stderr: Capture::new(limits.keep_bytes),
+            status: ExitStatus::from_raw(0),
+            timed_out: false,
+            cancelled: false,
+            output_limit_hit: false,
+            pipes_abandoned: false,
+        },
     };
-    let deadline = start + limits.timeout;
-    let mut status: Option<ExitStatus> = None;
-    let mut settle: Option<Instant> = None;
-    let mut buf = vec![0u8; 16 << 10];
     loop {
         let now = Instant::now();
-        if status.is_none() && pidfd.is_none() {
-            // Kernels before 5.3: no pidfd, poll the exit every 20 ms.
-            if let Some(st) = try_wait(pgid)? {
-                kill_group(pgid);
-                status = Some(st);
-                settle.get_or_insert(now);
-            }
-        }
-        if status.is_some() && out.is_none() && err.is_none() {
+        pump.poll_exit_without_pidfd(now)?;
+        if pump.status.is_some() && pump.out.is_none() && pump.err.is_none() {
             break;
         }
-        if let Some(t) = settle {
-            if now >= t + DRAIN_TIMEOUT && (out.is_some() || err.is_some()) {
-                p.pipes_abandoned = true;
-                out = None;
-                err = None;
-                continue;
-            }
+        if pump.drain_expired(now) {
+            continue;
         }
-        if status.is_none() && settle.is_none() {
-            if now >= deadline {
-                p.timed_out = true;
-            } else if cancel.is_cancelled() {
-                p.cancelled = true;
-            }
-            if p.timed_out || p.cancelled {
-                kill_group(pgid);
-                settle = Some(now);
-            }
+        pump.check_deadline_and_cancel(now, cancel);
+        if pump.input.is_some() && pump.pending.is_empty() {
+            pump.input = None;
         }
-        if input.is_some() && pending.is_empty() {
-            input = None;
-        }
-
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(4);
-        let mut push = |fd: RawFd, events: libc::c_short| {
-            fds.push(libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            });
-        };
-        if let Some(f) = &out {
-            push(f.as_raw_fd(), libc::POLLIN);
-        }
-        if let Some(f) = &err {
-            push(f.as_raw_fd(), libc::POLLIN);
-        }
-        if let Some(f) = &input {
-            push(f.as_raw_fd(), libc::POLLOUT);
-        }
-        if let (Some(f), None) = (&pidfd, status) {
-            push(f.as_raw_fd(), libc::POLLIN);
-        }
-        let mut wait = Duration::from_millis(if pidfd.is_some() { 100 } else { 20 });
-        if settle.is_none() {
-            wait = wait.min(deadline.saturating_duration_since(now));
-        }
-        if let Some(t) = settle {
-            wait = wait.min((t + DRAIN_TIMEOUT).saturating_duration_since(now));
-        }
+        let mut fds = pump.poll_set();
         // SAFETY: fds is a live array of pollfd.
         let rc = unsafe {
             libc::poll(
                 fds.as_mut_ptr(),
                 fds.len() as libc::nfds_t,
-                wait.as_millis() as i32,
+                pump.poll_timeout(now).as_millis() as i32,
             )
         };
         if rc < 0 {
@@ -168,54 +141,142 @@ pub(crate) fn pump(
             }
             return Err(e);
         }
-        for pfd in &fds {
-            if pfd.revents == 0 {
-                continue;
+        for pfd in fds.iter().filter(|p| p.revents != 0) {
+            pump.ready(pfd.fd)?;
+        }
+    }
+    pump.p.status = pump.status.unwrap_or_else(|| ExitStatus::from_raw(0));
+    Ok(pump.p)
+}
+
+fn is(f: &Option<OwnedFd>, fd: RawFd) -> bool {
+    f.as_ref().is_some_and(|f| f.as_raw_fd() == fd)
+}
+
+impl Pump<'_> {
+    /// Kernels before 5.3: no pidfd, so the exit is polled every 20 ms.
+    fn poll_exit_without_pidfd(&mut self, now: Instant) -> io::Result<()> {
+        if self.status.is_none() && self.pidfd.is_none() {
+            if let Some(st) = try_wait(self.pgid)? {
+                kill_group(self.pgid);
+                self.status = Some(st);
+                self.settle.get_or_insert(now);
             }
-            let is = |f: &Option<OwnedFd>| f.as_ref().is_some_and(|f| f.as_raw_fd() == pfd.fd);
-            if is(&out) || is(&err) {
-                let is_out = is(&out);
-                // SAFETY: read into our buffer from a pipe we own.
-                let n = unsafe { libc::read(pfd.fd, buf.as_mut_ptr().cast(), buf.len()) };
-                if n > 0 {
-                    let cap = if is_out { &mut p.stdout } else { &mut p.stderr };
-                    cap.push(&buf[..n as usize]);
-                    let total = p.stdout.total() + p.stderr.total();
-                    if total > limits.output_bytes as u64 && !p.output_limit_hit {
-                        p.output_limit_hit = true;
-                        if status.is_none() {
-                            kill_group(pgid);
-                        }
-                        settle.get_or_insert(Instant::now());
-                    }
-                } else if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
-                    if is_out {
-                        out = None;
-                    } else {
-                        err = None;
-                    }
+        }
+        Ok(())
+    }
+
+    /// A process outside the group still holds the pipes after the drain
+    /// timeout: stop reading.
+    fn drain_expired(&mut self, now: Instant) -> bool {
+        let holding = self.out.is_some() || self.err.is_some();
+        match self.settle {
+            Some(t) if now >= t + DRAIN_TIMEOUT && holding => {
+                self.p.pipes_abandoned = true;
+                self.out = None;
+                self.err = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn check_deadline_and_cancel(&mut self, now: Instant, cancel: &Cancel) {
+        if self.status.is_some() || self.settle.is_some() {
+            return;
+        }
+        if now >= self.deadline {
+            self.p.timed_out = true;
+        } else if cancel.is_cancelled() {
+            self.p.cancelled = true;
+        }
+        if self.p.timed_out || self.p.cancelled {
+            kill_group(self.pgid);
+            self.settle = Some(now);
+        }
+    }
+
+    fn poll_set(&self) -> Vec<libc::pollfd> {
+        let pidfd = self.pidfd.as_ref().filter(|_| self.status.is_none());
+        [
+            (self.out.as_ref(), libc::POLLIN),
+            (self.err.as_ref(), libc::POLLIN),
+            (self.input.as_ref(), libc::POLLOUT),
+            (pidfd, libc::POLLIN),
+        ]
+        .into_iter()
+        .filter_map(|(fd, events)| {
+            fd.map(|f| libc::pollfd {
+                fd: f.as_raw_fd(),
+                events,
+                revents: 0,
+            })
+        })
+        .collect()
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Duration {
+        let mut wait = Duration::from_millis(if self.pidfd.is_some() { 100 } else { 20 });
+        match self.settle {
+            None => wait = wait.min(self.deadline.saturating_duration_since(now)),
+            Some(t) => wait = wait.min((t + DRAIN_TIMEOUT).saturating_duration_since(now)),
+        }
+        wait
+    }
+
+    fn ready(&mut self, fd: RawFd) -> io::Result<()> {
+        if is(&self.out, fd) || is(&self.err, fd) {
+            self.read_output(fd, is(&self.out, fd));
+        } else if is(&self.input, fd) {
+            self.write_input(fd);
+        } else if self.status.is_none() {
+            // The pidfd: the leader exited and is a zombie, so its group
+            // id is still reserved; clear leftovers, then reap.
+            kill_group(self.pgid);
+            self.status = Some(wait(self.pgid)?);
+            self.settle.get_or_insert(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn read_output(&mut self, fd: RawFd, is_out: bool) {
+        // SAFETY: read into our buffer from a pipe we own.
+        let n = unsafe { libc::read(fd, self.buf.as_mut_ptr().cast(), self.buf.len()) };
+        if n > 0 {
+            let cap = if is_out {
+                &mut self.p.stdout
+            } else {
+                &mut self.p.stderr
+            };
+            cap.push(&self.buf[..n as usize]);
+            let total = self.p.stdout.total() + self.p.stderr.total();
+            if total > self.limits.output_bytes as u64 && !self.p.output_limit_hit {
+                self.p.output_limit_hit = true;
+                if self.status.is_none() {
+                    kill_group(self.pgid);
                 }
-            } else if is(&input) {
-                let chunk = pending.len().min(64 << 10);
-                // SAFETY: write from a live slice to a pipe we own.
-                let n = unsafe { libc::write(pfd.fd, pending.as_ptr().cast(), chunk) };
-                if n > 0 {
-                    pending = &pending[n as usize..];
-                } else if io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
-                    // EPIPE: the command stopped reading; that is its call.
-                    pending = &[];
-                }
-            } else if status.is_none() {
-                // The pidfd: the leader exited and is a zombie, so its
-                // group id is still reserved; clear leftovers, then reap.
-                kill_group(pgid);
-                status = Some(self::wait(pgid)?);
-                settle.get_or_insert(Instant::now());
+                self.settle.get_or_insert(Instant::now());
+            }
+        } else if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
+            if is_out {
+                self.out = None;
+            } else {
+                self.err = None;
             }
         }
     }
-    p.status = status.unwrap_or_else(|| ExitStatus::from_raw(0));
-    Ok(p)
+
+    fn write_input(&mut self, fd: RawFd) {
+        let chunk = self.pending.len().min(64 << 10);
+        // SAFETY: write from a live slice to a pipe we own.
+        let n = unsafe { libc::write(fd, self.pending.as_ptr().cast(), chunk) };
+        if n > 0 {
+            self.pending = &self.pending[n as usize..];
+        } else if io::Error::last_os_error().kind() != io::ErrorKind::WouldBlock {
+            // EPIPE: the command stopped reading; that is its call.
+            self.pending = &[];
+        }
+    }
 }
 
 fn try_wait(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {

@@ -5,6 +5,7 @@
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -14,11 +15,12 @@ use std::time::{Duration, Instant};
 use picoclaw_core::Cancel;
 
 use crate::child::{self, ChildSetup, FATAL, STEP_LANDLOCK, STEP_SECCOMP};
-use crate::enforce::{decide, Enforcement};
+use crate::enforce::{decide, Decision, Enforcement};
 use crate::error::SandboxError;
 use crate::landlock::{self, Access, FsRule};
 use crate::policy::{Limits, Mode, Policy};
 use crate::probe::{probe, Capabilities};
+use crate::seccomp::Filters;
 use crate::spawn::{self, Image};
 use crate::{ns, plan, pump, rules, seccomp};
 
@@ -111,73 +113,15 @@ pub fn run_with(
 ) -> Result<Outcome, SandboxError> {
     let decision = decide(policy, caps)?;
     let workspace = rules::check_workspace(policy)?;
-    let (program, args) = match cmd {
-        Cmd::Shell(s) => ("/bin/sh".to_string(), vec!["-c".to_string(), s.to_string()]),
-        Cmd::Argv([first, rest @ ..]) => (first.clone(), rest.to_vec()),
-        Cmd::Argv([]) => return Err(SandboxError::Policy("empty argv".to_string())),
-    };
+    let (program, args) = command(cmd)?;
     let tmp = TmpDir::create(&policy.tmp_root, decision.ids)?;
-    let ruleset = match decision.landlock_abi {
-        Some(abi) => {
-            let writable = [workspace.as_path(), tmp.0.as_path()];
-            rules::check_writable(policy, &writable)?;
-            let own: Vec<FsRule> = writable
-                .iter()
-                .map(|w| FsRule {
-                    path: w.to_path_buf(),
-                    access: Access::ReadWrite,
-                })
-                .collect();
-            let own = landlock::open_rules(&own);
-            let system = plan::system_rules(policy);
-            let fd =
-                landlock::build_ruleset(abi, system.iter().chain(&own), &policy.allow_net_ports)
-                    .map_err(|source| SandboxError::Setup {
-                        what: "building the landlock ruleset",
-                        source,
-                    })?;
-            Some(fd)
-        }
-        None => None,
-    };
-    let filters = if decision.seccomp {
-        let f = seccomp::compiled(!policy.allow_net_ports.is_empty()).map_err(|e| {
-            SandboxError::Setup {
-                what: "compiling seccomp",
-                source: io::Error::other(e.to_string()),
-            }
-        })?;
-        Some(f)
-    } else {
-        None
-    };
-    let (status_r, status_w) = spawn::pipe().map_err(|source| SandboxError::Setup {
-        what: "creating the status pipe",
-        source,
-    })?;
-    let ns_plan = match decision.namespaces {
-        Some(choice) => {
-            let stage = stage_dir(&policy.tmp_root)?;
-            Some(ns::plan(
-                policy,
-                &workspace,
-                &tmp.0,
-                &stage,
-                choice.user,
-                choice.net,
-            )?)
-        }
-        None => None,
-    };
+    let (status_r, status_w) = spawn::pipe().map_err(setup_err("creating the status pipe"))?;
+    let ns_plan = namespace_plan(policy, &decision, &workspace, &tmp.0)?;
     let clone_flags = ns_plan.as_ref().map_or(0, |p| p.clone_flags);
-    let inside_tmp: &Path = if ns_plan.is_some() {
-        Path::new("/tmp")
+    let inside_tmp = if ns_plan.is_some() {
+        PathBuf::from("/tmp")
     } else {
-        &tmp.0
-    };
-    let proc_rule_bits = match (decision.landlock_abi, &ns_plan) {
-        (Some(abi), Some(_)) => Access::ReadOnly.bits(abi, /*is_dir*/ true),
-        _ => 0,
+        tmp.0.clone()
     };
     let setup = ChildSetup {
         rlimits: rlimits(&policy.limits, caps.is_root),
@@ -185,32 +129,126 @@ pub fn run_with(
         ids: decision.ids,
         parent_pid: std::process::id() as libc::pid_t,
         confine: policy.mode != Mode::Off,
-        ruleset,
-        filters,
+        ruleset: landlock_ruleset(policy, decision.landlock_abi, &workspace, &tmp.0)?,
+        filters: seccomp_filters(policy, decision.seccomp)?,
         strict: policy.mode == Mode::Enforce,
         status: status_w,
+        proc_rule_bits: match (decision.landlock_abi, &ns_plan) {
+            (Some(abi), Some(_)) => Access::ReadOnly.bits(abi, /*is_dir*/ true),
+            _ => 0,
+        },
         ns: ns_plan,
-        proc_rule_bits,
         cwd: CString::new(workspace.as_os_str().as_bytes())
             .map_err(|_| SandboxError::Policy("workspace path contains a NUL".to_string()))?,
     };
-    let ws_bytes = workspace.as_os_str().as_bytes();
-    let tmp_bytes = inside_tmp.as_os_str().as_bytes();
-    let env: [(&str, &[u8]); 5] = [
-        ("PATH", SAFE_PATH.as_bytes()),
-        ("LANG", b"C.UTF-8"),
-        ("HOME", ws_bytes),
-        ("TMPDIR", tmp_bytes),
-        ("TERM", b"dumb"),
-    ];
-    let image = Image::new(&program, &args, &env, SAFE_PATH)?;
+    let image = image(&program, &args, &workspace, &inside_tmp)?;
 
     let start = Instant::now();
     let spawned = spawn::spawn(setup, &image, stdin.is_some(), clone_flags)?;
-    let records = child::read_status(&status_r);
+    let enforcement = child_report(&status_r, spawned.pid, decision.enforcement)?;
+    let pumped = pump::pump(spawned, stdin, &policy.limits, cancel, start)?;
+    let duration = start.elapsed();
+    drop(tmp);
+    let outcome = outcome(pumped, duration, enforcement);
+    picoclaw_core::debug!("{program}: {}", outcome.summary());
+    Ok(outcome)
+}
+
+fn setup_err(what: &'static str) -> impl Fn(io::Error) -> SandboxError {
+    move |source| SandboxError::Setup { what, source }
+}
+
+/// Program and arguments.
+fn command(cmd: Cmd<'_>) -> Result<(String, Vec<String>), SandboxError> {
+    match cmd {
+        Cmd::Shell(s) => Ok(("/bin/sh".to_string(), vec!["-c".to_string(), s.to_string()])),
+        Cmd::Argv([first, rest @ ..]) => Ok((first.clone(), rest.to_vec())),
+        Cmd::Argv([]) => Err(SandboxError::Policy("empty argv".to_string())),
+    }
+}
+
+/// The Landlock ruleset for one run: the cached system rules plus the
+/// workspace and this run's tmp dir, read-write.
+fn landlock_ruleset(
+    policy: &Policy,
+    abi: Option<u32>,
+    workspace: &Path,
+    tmp: &Path,
+) -> Result<Option<OwnedFd>, SandboxError> {
+    let Some(abi) = abi else {
+        return Ok(None);
+    };
+    let writable = [workspace, tmp];
+    rules::check_writable(policy, &writable)?;
+    let own: Vec<FsRule> = writable
+        .iter()
+        .map(|w| FsRule {
+            path: w.to_path_buf(),
+            access: Access::ReadWrite,
+        })
+        .collect();
+    let own = landlock::open_rules(&own);
+    let system = plan::system_rules(policy);
+    landlock::build_ruleset(abi, system.iter().chain(&own), &policy.allow_net_ports)
+        .map(Some)
+        .map_err(setup_err("building the landlock ruleset"))
+}
+
+fn seccomp_filters(policy: &Policy, wanted: bool) -> Result<Option<Filters>, SandboxError> {
+    if !wanted {
+        return Ok(None);
+    }
+    seccomp::compiled(!policy.allow_net_ports.is_empty())
+        .map(Some)
+        .map_err(|e| SandboxError::Setup {
+            what: "compiling seccomp",
+            source: io::Error::other(e.to_string()),
+        })
+}
+
+fn namespace_plan(
+    policy: &Policy,
+    decision: &Decision,
+    workspace: &Path,
+    tmp: &Path,
+) -> Result<Option<ns::NsPlan>, SandboxError> {
+    let Some(choice) = decision.namespaces else {
+        return Ok(None);
+    };
+    let stage = stage_dir(&policy.tmp_root)?;
+    ns::plan(policy, workspace, tmp, &stage, choice.user, choice.net).map(Some)
+}
+
+/// The program image with the fixed environment: nothing of picoclaw's
+/// own environment (API keys, tokens) reaches the tool.
+fn image(
+    program: &str,
+    args: &[String],
+    workspace: &Path,
+    tmp: &Path,
+) -> Result<Image, SandboxError> {
+    let env: [(&str, &[u8]); 5] = [
+        ("PATH", SAFE_PATH.as_bytes()),
+        ("LANG", b"C.UTF-8"),
+        ("HOME", workspace.as_os_str().as_bytes()),
+        ("TMPDIR", tmp.as_os_str().as_bytes()),
+        ("TERM", b"dumb"),
+    ];
+    Image::new(program, args, &env, SAFE_PATH)
+}
+
+/// Reads the child's step records: a fatal one becomes the spawn error
+/// (after reaping the child), a failed best-effort layer is taken out of
+/// the label and listed as missing.
+fn child_report(
+    status: &OwnedFd,
+    pid: libc::pid_t,
+    mut enforcement: Enforcement,
+) -> Result<Enforcement, SandboxError> {
+    let records = child::read_status(status);
     if let Some((step, errno)) = records.iter().find(|(s, _)| s & FATAL != 0) {
         // The child gave up before exec; reap it.
-        let _ = pump::wait(spawned.pid);
+        let _ = pump::wait(pid);
         let step = step & !FATAL;
         let mut source = io::Error::from_raw_os_error(*errno);
         if step == child::STEP_MOUNT {
@@ -223,7 +261,6 @@ pub fn run_with(
             source,
         });
     }
-    let mut enforcement = decision.enforcement;
     for (step, errno) in records
         .into_iter()
         .filter(|(s, e)| *e != 0 && *s != child::STEP_NS_OP)
@@ -238,12 +275,13 @@ pub fn run_with(
             .missing
             .push(format!("{} failed: {why}", child::step_name(step)));
     }
-    let pumped = pump::pump(spawned, stdin, &policy.limits, cancel, start)?;
-    let duration = start.elapsed();
-    drop(tmp);
+    Ok(enforcement)
+}
+
+fn outcome(pumped: pump::Pumped, duration: Duration, enforcement: Enforcement) -> Outcome {
     let (stdout, cut_out) = pumped.stdout.finish();
     let (stderr, cut_err) = pumped.stderr.finish();
-    let outcome = Outcome {
+    Outcome {
         exit_code: pumped.status.code(),
         signal: pumped.status.signal(),
         stdout,
@@ -255,9 +293,7 @@ pub fn run_with(
         pipes_abandoned: pumped.pipes_abandoned,
         duration,
         enforcement,
-    };
-    picoclaw_core::debug!("{program}: {}", outcome.summary());
-    Ok(outcome)
+    }
 }
 
 fn rlimits(l: &Limits, is_root: bool) -> [(libc::c_int, u64, u64); 6] {

@@ -163,31 +163,47 @@ fn workspace_at_root_is_refused() {
 }
 
 #[test]
-fn explain_lists_the_effective_rules() {
+fn effective_lists_the_rules_a_run_would_get() {
+    use picoclaw_sandbox::{effective, Mount, PathRule};
     let env = Env::new();
-    let text = picoclaw_sandbox::explain(&env.policy(), &probe());
-    for needle in [
-        "mode: enforce",
-        &format!("read+write+exec+create   {}", env.ws.display()),
-        "read+exec                /usr",
-        "read                     /proc",
-        "/etc/shadow",
-        "tcp connect ports: none",
-        "seccomp EPERM: ptrace",
-        "network: none",
-        "user: uid 65534 gid 65534",
-        "namespaces: mount, pid, ipc, uts, net (no network at all)",
-        "bind ro   /etc/shadow (hidden: empty file)",
-        "proc      /proc (own PID namespace)",
-        &format!("bind rw   {}", env.ws.display()),
+    let e = effective(&env.policy(), &probe()).unwrap();
+    let abi = landlock_abi();
+    assert_eq!(
+        e.enforcement.to_string(),
+        format!("landlock(abi {abi}, full)+namespaces+seccomp+rlimits+uid 65534")
+    );
+    assert_eq!(e.workspace.as_ref().unwrap(), &env.ws);
+    assert_eq!(e.switch_to, Some(super::util::NOBODY));
+    let ll = e.landlock.unwrap();
+    let paths = ll.paths.unwrap();
+    for (path, access) in [
+        (env.ws.clone(), "read+write+exec+create"),
+        ("/usr".into(), "read+exec"),
+        ("/proc".into(), "read"),
     ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        let rule = PathRule { path, access };
+        assert!(paths.contains(&rule), "{rule:?} missing in {paths:?}");
     }
     // Landlock grants /etc entry by entry, never the whole directory.
-    assert!(
-        !text
-            .lines()
-            .any(|l| l.starts_with("  read") && l.ends_with(" /etc")),
-        "{text}"
-    );
+    assert!(!paths.iter().any(|r| r.path == std::path::Path::new("/etc")));
+    assert!(ll.hidden.contains(&"/etc/shadow".into()));
+    assert_eq!(ll.tcp_connect, Some(vec![]));
+    assert!(ll.scoped);
+    let ns = e.namespaces.unwrap();
+    assert_eq!((ns.net_namespace, ns.user_namespace), (true, false));
+    let mounts = ns.mounts.unwrap();
+    for m in [
+        Mount::HiddenFile("/etc/shadow".into()),
+        Mount::Proc("/proc".into()),
+        Mount::Bind {
+            at: env.ws.clone(),
+            from: env.ws.clone(),
+            writable: true,
+        },
+    ] {
+        assert!(mounts.contains(&m), "{m:?} missing in {mounts:?}");
+    }
+    let seccomp = e.seccomp.unwrap();
+    assert!(seccomp.denied.contains(&"ptrace"));
+    assert!(!seccomp.network);
 }

@@ -1,8 +1,8 @@
 //! `picoclaw doctor --probe`: a live self-test of every backend on this
-//! very kernel. Each probe is one hostile action run by [`probe_main`]
-//! (the picoclaw binary re-executed as `picoclaw __sandbox-probe CASE …`,
-//! copied into a scratch workspace) under a copy of the configured policy,
-//! and judged by its side effect where there is one.
+//! very kernel. Each probe is one hostile action run by the sandbox's one
+//! probe program (this binary re-executed as `picoclaw __sandbox-probe
+//! CASE …`, copied into a scratch workspace) under a copy of the
+//! configured policy, and judged by its side effect where there is one.
 
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read};
@@ -10,13 +10,14 @@ use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use picoclaw_config::Config;
 use picoclaw_core::Cancel;
+use picoclaw_sandbox::{probe, run_with, Backend, Capabilities, Cmd, Mode, Outcome, Policy};
 
-use crate::policy::{Backend, Mode, Policy};
-use crate::probe::{probe, Capabilities};
-use crate::run::{run_with, Cmd};
+use crate::setup;
 
-/// The first argument that makes the binary run [`probe_main`].
+/// The first argument that makes the binary run the probe program
+/// (`picoclaw_sandbox_probe::main`) instead of picoclaw.
 pub const PROBE_ARG: &str = "__sandbox-probe";
 
 /// One probe under one backend.
@@ -39,6 +40,8 @@ const PROBES: [&str; 7] = [
     "fork bomb under the process limit",
 ];
 
+const BACKENDS: [Backend; 3] = [Backend::Landlock, Backend::Namespaces, Backend::Both];
+
 /// The backend `policy` resolves to on a kernel with `caps`, or `None`
 /// when it cannot confine the filesystem there.
 pub fn effective_backend(policy: &Policy, caps: &Capabilities) -> Option<Backend> {
@@ -55,19 +58,61 @@ pub fn effective_backend(policy: &Policy, caps: &Capabilities) -> Option<Backend
     }
 }
 
-/// Runs every probe under each explicit backend, with `template`'s mode,
-/// limits, roots, hidden paths and tool user, in a scratch workspace.
-/// Uses the current executable as the probe program.
-pub fn selftest(template: &Policy) -> Vec<ProbeRow> {
-    match std::env::current_exe() {
-        Ok(exe) => selftest_with(template, &exe),
+/// `doctor --probe`: the live probe table for the configured policy, and
+/// whether everything the configured backend promises was blocked.
+pub fn probe_table(config: &Config) -> (String, bool) {
+    let policy = setup::sandbox_policy(config, &config.agent.workspace);
+    let rows = match std::env::current_exe() {
+        Ok(exe) => selftest(&policy, &exe),
         Err(e) => unavailable_rows(&format!("cannot find the picoclaw binary: {e}")),
+    };
+    let mut out = render_probe_table(&rows);
+    let (verdict, ok) = verdict(&policy, &rows, &probe());
+    out.push_str(&verdict);
+    (out, ok)
+}
+
+fn verdict(policy: &Policy, rows: &[ProbeRow], caps: &Capabilities) -> (String, bool) {
+    match (policy.mode, effective_backend(policy, caps)) {
+        (Mode::Off, _) => (
+            "sandbox.mode = off: nothing is promised\n".to_string(),
+            true,
+        ),
+        (_, None) => (
+            format!(
+                "FAIL  sandbox.backend = {}: not available on this kernel\n",
+                policy.backend.as_str()
+            ),
+            policy.mode != Mode::Enforce,
+        ),
+        (_, Some(b)) => {
+            let leaks: Vec<String> = rows
+                .iter()
+                .filter(|r| r.backend == b && r.blocked != Some(true))
+                .map(|r| format!("{} ({})", r.probe, r.detail))
+                .collect();
+            if leaks.is_empty() {
+                let line = format!(
+                    "ok    configured backend {} (sandbox.backend = {}) blocked every probe\n",
+                    b.as_str(),
+                    policy.backend.as_str()
+                );
+                (line, true)
+            } else {
+                let line = format!(
+                    "FAIL  configured backend {} let through: {}\n",
+                    b.as_str(),
+                    leaks.join("; ")
+                );
+                (line, false)
+            }
+        }
     }
 }
 
 fn unavailable_rows(why: &str) -> Vec<ProbeRow> {
     let mut out = Vec::new();
-    for backend in [Backend::Landlock, Backend::Namespaces, Backend::Both] {
+    for backend in BACKENDS {
         for p in PROBES {
             out.push(ProbeRow {
                 probe: p,
@@ -80,9 +125,10 @@ fn unavailable_rows(why: &str) -> Vec<ProbeRow> {
     out
 }
 
-/// [`selftest`] with an explicit probe program (one that dispatches
-/// [`PROBE_ARG`] to [`probe_main`]).
-pub fn selftest_with(template: &Policy, program: &Path) -> Vec<ProbeRow> {
+/// Runs every probe under each explicit backend, with `template`'s mode,
+/// limits, roots, hidden paths and tool user, in a scratch workspace.
+/// `program` must dispatch [`PROBE_ARG`] to the probe program.
+pub fn selftest(template: &Policy, program: &Path) -> Vec<ProbeRow> {
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let root = std::env::temp_dir().join(format!("picoclaw-selftest-{}-{seq}", std::process::id()));
@@ -142,7 +188,7 @@ impl Scratch {
     fn run_all(&self, template: &Policy) -> Vec<ProbeRow> {
         let caps = probe();
         let mut rows = Vec::new();
-        for backend in [Backend::Landlock, Backend::Namespaces, Backend::Both] {
+        for backend in BACKENDS {
             let mut policy = template.clone();
             policy.backend = backend;
             policy.workspace = self.ws.clone();
@@ -153,19 +199,13 @@ impl Scratch {
             if policy.mode == Mode::Off {
                 policy.mode = Mode::BestEffort;
             }
-            if effective_backend(&policy, &caps).is_none() {
-                for p in PROBES {
-                    rows.push(ProbeRow {
-                        probe: p,
-                        backend,
-                        blocked: None,
-                        detail: "backend unavailable on this kernel".to_string(),
-                    });
-                }
-                continue;
-            }
+            let available = effective_backend(&policy, &caps).is_some();
             for (i, p) in PROBES.iter().enumerate() {
-                let (blocked, detail) = self.one(i, &policy, &caps);
+                let (blocked, detail) = if available {
+                    self.one(i, &policy, &caps)
+                } else {
+                    (None, "backend unavailable on this kernel".to_string())
+                };
                 rows.push(ProbeRow {
                     probe: p,
                     backend,
@@ -177,12 +217,7 @@ impl Scratch {
         rows
     }
 
-    fn exec(
-        &self,
-        policy: &Policy,
-        caps: &Capabilities,
-        args: &[&str],
-    ) -> Result<crate::Outcome, String> {
+    fn exec(&self, policy: &Policy, caps: &Capabilities, args: &[&str]) -> Result<Outcome, String> {
         let mut argv = vec![self.program.clone(), PROBE_ARG.to_string()];
         argv.extend(args.iter().map(|a| a.to_string()));
         run_with(policy, caps, Cmd::Argv(&argv), None, &Cancel::new()).map_err(|e| e.to_string())
@@ -194,10 +229,12 @@ impl Scratch {
         let victim = self.victim.display().to_string();
         let secret = self.secret.display().to_string();
         let result = match i {
-            0 => self.exec(policy, caps, &["write", &victim]).map(|o| {
-                let now = std::fs::read_to_string(&self.victim).unwrap_or_default();
-                (now == "original", o)
-            }),
+            0 => self
+                .exec(policy, caps, &["write", &victim, "pwned"])
+                .map(|o| {
+                    let now = std::fs::read_to_string(&self.victim).unwrap_or_default();
+                    (now == "original", o)
+                }),
             1 => self
                 .exec(policy, caps, &["read", &secret])
                 .map(|o| (!o.stdout.contains("SELFTEST-SECRET"), o)),
@@ -237,8 +274,9 @@ impl Scratch {
                 .exec(policy, caps, &["signal", &me])
                 .map(|o| (o.stdout.starts_with("err"), o)),
             _ => {
-                let limit = policy.limits.processes.to_string();
-                self.exec(policy, caps, &["fork-bomb", &limit]).map(|o| {
+                // A cap of a few times the limit ends a missing limit quickly.
+                let cap = policy.limits.processes.saturating_mul(4).to_string();
+                self.exec(policy, caps, &["fork-bomb", &cap]).map(|o| {
                     let made = o
                         .stdout
                         .strip_prefix("forked ")
@@ -249,27 +287,35 @@ impl Scratch {
             }
         };
         match result {
-            Ok((blocked, o)) => (
-                Some(blocked),
-                format!("{} [{}]", o.stdout.trim(), o.enforcement),
-            ),
+            Ok((blocked, o)) => (Some(blocked), format!("{} [{}]", shown(&o), o.enforcement)),
             Err(e) => (None, e),
         }
     }
 }
 
+/// The probe's answer for the detail column, without what a successful
+/// read returned (picoclaw's environment, the fake secret).
+fn shown(o: &Outcome) -> String {
+    let line = o.stdout.lines().next().unwrap_or_default();
+    match line.strip_prefix("ok ") {
+        Some(read) if !read.starts_with("connected") && !read.starts_with("sent") => {
+            format!("ok (read {} bytes)", read.len())
+        }
+        _ => line.to_string(),
+    }
+}
+
 /// The table: one line per probe, one column per backend.
 pub fn render_probe_table(rows: &[ProbeRow]) -> String {
-    let backends = [Backend::Landlock, Backend::Namespaces, Backend::Both];
     let mut s = format!("{:<36}", "probe");
-    for b in backends {
+    for b in BACKENDS {
         let _ = write!(s, " {:<13}", b.as_str());
     }
     s.truncate(s.trim_end().len());
     s.push('\n');
     for p in PROBES {
         let _ = write!(s, "{p:<36}");
-        for b in backends {
+        for b in BACKENDS {
             let cell =
                 rows.iter()
                     .find(|r| r.probe == p && r.backend == b)
@@ -286,66 +332,102 @@ pub fn render_probe_table(rows: &[ProbeRow]) -> String {
     s
 }
 
-/// The probe program: one action, printed as `ok …` or `err ERRNO`.
-/// Returns the exit status. Runs inside the sandbox, so it must not
-/// depend on anything but libc.
-pub fn probe_main(args: &[String]) -> i32 {
-    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
-    let err = |e: std::io::Error| format!("err {}", e.raw_os_error().unwrap_or(0));
-    let line = match arg(0).as_str() {
-        "write" => match std::fs::write(arg(1), "pwned") {
-            Ok(()) => "ok".to_string(),
-            Err(e) => err(e),
-        },
-        "read" => match std::fs::read(arg(1)) {
-            Ok(b) => format!("ok {}", String::from_utf8_lossy(&b).replace('\0', " ")),
-            Err(e) => err(e),
-        },
-        "tcp" => match std::net::TcpStream::connect(("127.0.0.1", arg(1).parse().unwrap_or(0))) {
-            Ok(_) => "ok connected".to_string(),
-            Err(e) => err(e),
-        },
-        "udp" => match UdpSocket::bind("127.0.0.1:0")
-            .and_then(|u| u.send_to(b"probe", ("127.0.0.1", arg(1).parse().unwrap_or(0))))
-        {
-            Ok(_) => "ok sent".to_string(),
-            Err(e) => err(e),
-        },
-        "signal" => {
-            // SIGCONT: harmless if it does arrive.
-            // SAFETY: kill(2) with a pid and a signal number.
-            let rc = unsafe { libc::kill(arg(1).parse().unwrap_or(0), libc::SIGCONT) };
-            if rc == 0 {
-                "ok".to_string()
-            } else {
-                err(std::io::Error::last_os_error())
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(probe: &'static str, backend: Backend, blocked: Option<bool>) -> ProbeRow {
+        ProbeRow {
+            probe,
+            backend,
+            blocked,
+            detail: "d".to_string(),
         }
-        "fork-bomb" => {
-            let cap = arg(1).parse::<u64>().unwrap_or(64).saturating_mul(4);
-            let mut made = 0u64;
-            let why = loop {
-                // SAFETY: the child only sleeps and exits.
-                let pid = unsafe { libc::fork() };
-                if pid == 0 {
-                    // SAFETY: async-signal-safe calls in the child.
-                    unsafe {
-                        libc::sleep(30);
-                        libc::_exit(0);
-                    }
-                }
-                if pid < 0 {
-                    break err(std::io::Error::last_os_error());
-                }
-                made += 1;
-                if made >= cap {
-                    break "no limit".to_string();
-                }
-            };
-            format!("forked {made} then {why}")
+    }
+
+    #[test]
+    fn the_table_has_one_line_per_probe_and_a_column_per_backend() {
+        let mut rows = unavailable_rows("x");
+        rows[0].blocked = Some(true);
+        rows[1].blocked = Some(false);
+        let table = render_probe_table(&rows);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 1 + PROBES.len(), "{table}");
+        assert_eq!(
+            lines[0],
+            format!(
+                "{:<36} {:<13} {:<13} both",
+                "probe", "landlock", "namespaces"
+            )
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                "{:<36} {:<13} {:<13} unavailable",
+                PROBES[0], "blocked", "unavailable"
+            )
+        );
+        assert!(lines[2].contains(" NOT BLOCKED "), "{table}");
+    }
+
+    #[test]
+    fn the_verdict_fails_when_the_configured_backend_lets_a_probe_through() {
+        let mut caps = probe();
+        caps.landlock_abi = Some(7);
+        caps.namespaces = true;
+        let policy = Policy::new("/ws");
+        let mut rows = vec![row(PROBES[0], Backend::Both, Some(true))];
+        assert_eq!(
+            verdict(&policy, &rows, &caps),
+            (
+                "ok    configured backend both (sandbox.backend = auto) blocked every probe\n"
+                    .to_string(),
+                true
+            )
+        );
+        rows.push(row(PROBES[1], Backend::Both, Some(false)));
+        rows.push(row(PROBES[2], Backend::Landlock, Some(false)));
+        let (text, ok) = verdict(&policy, &rows, &caps);
+        assert_eq!(
+            text,
+            format!(
+                "FAIL  configured backend both let through: {} (d)\n",
+                PROBES[1]
+            )
+        );
+        assert!(!ok);
+    }
+
+    #[test]
+    fn a_read_probe_detail_never_shows_what_was_read() {
+        let o = |stdout: &str| Outcome {
+            exit_code: Some(0),
+            signal: None,
+            stdout: stdout.to_string(),
+            stderr: String::new(),
+            truncated: false,
+            output_limit_hit: false,
+            timed_out: false,
+            cancelled: false,
+            pipes_abandoned: false,
+            duration: std::time::Duration::ZERO,
+            enforcement: run_with_label(),
+        };
+        assert_eq!(shown(&o("ok API_KEY=sk-1\n")), "ok (read 12 bytes)");
+        assert_eq!(shown(&o("err EACCES\n")), "err EACCES");
+        assert_eq!(shown(&o("ok connected\n")), "ok connected");
+    }
+
+    fn run_with_label() -> picoclaw_sandbox::Enforcement {
+        picoclaw_sandbox::Enforcement {
+            mode: Mode::Off,
+            landlock_abi: None,
+            namespaces: false,
+            net_namespace: false,
+            seccomp: false,
+            switched_uid: None,
+            as_root: false,
+            missing: Vec::new(),
         }
-        other => format!("unknown probe {other:?}"),
-    };
-    println!("{line}");
-    0
+    }
 }

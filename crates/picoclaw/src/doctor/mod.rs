@@ -1,5 +1,12 @@
 //! `picoclaw doctor`: what this host offers and whether picoclaw can work
 //! here. Each line is `ok`, `warn` or `FAIL` with the fix.
+//!
+//! The sandbox crate confines; this module diagnoses: it puts the
+//! sandbox's plan into words (`explain`) and runs the live probe table
+//! (`selftest`, `doctor --probe`).
+
+mod explain;
+mod selftest;
 
 use std::path::Path;
 
@@ -46,14 +53,14 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
         .as_ref()
         .map(|c| setup::sandbox_policy(c, &c.agent.workspace).mode)
         .unwrap_or(picoclaw_sandbox::Mode::Enforce);
-    for line in caps.describe(mode).lines() {
+    for line in explain::describe(&caps, mode).lines() {
         r.lines.push(format!("      sandbox {line}"));
     }
     let template = config
         .as_ref()
         .map(|c| setup::sandbox_policy(c, &c.agent.workspace))
         .unwrap_or_else(|_| picoclaw_sandbox::Policy::new("/nonexistent"));
-    match (picoclaw_sandbox::effective_backend(&template, &caps), mode) {
+    match (selftest::effective_backend(&template, &caps), mode) {
         (None, picoclaw_sandbox::Mode::Enforce) => r.fail(
             "sandbox",
             format!("sandbox.backend = {} has no filesystem confinement here (no Landlock: kernel < 5.13; no namespaces: not root and no unprivileged user namespaces): sandbox.mode = \"enforce\" refuses exec", template.backend.as_str()),
@@ -135,55 +142,12 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
     (r.lines.join("\n"), !failed)
 }
 
-/// `doctor --probe`: the live probe table for the configured policy, and
-/// whether everything the configured backend promises was blocked.
-pub fn probe_table(config: &Config) -> (String, bool) {
-    use picoclaw_sandbox::{effective_backend, probe, render_probe_table, selftest, Mode};
-    let policy = setup::sandbox_policy(config, &config.agent.workspace);
-    let rows = selftest(&policy);
-    let mut out = render_probe_table(&rows);
-    let caps = probe();
-    let ok = match (policy.mode, effective_backend(&policy, &caps)) {
-        (Mode::Off, _) => {
-            out.push_str("sandbox.mode = off: nothing is promised\n");
-            true
-        }
-        (_, None) => {
-            out.push_str(&format!(
-                "FAIL  sandbox.backend = {}: not available on this kernel\n",
-                policy.backend.as_str()
-            ));
-            policy.mode != Mode::Enforce
-        }
-        (_, Some(b)) => {
-            let leaks: Vec<String> = rows
-                .iter()
-                .filter(|r| r.backend == b && r.blocked != Some(true))
-                .map(|r| format!("{} ({})", r.probe, r.detail))
-                .collect();
-            if leaks.is_empty() {
-                out.push_str(&format!(
-                    "ok    configured backend {} (sandbox.backend = {}) blocked every probe\n",
-                    b.as_str(),
-                    policy.backend.as_str()
-                ));
-            } else {
-                out.push_str(&format!(
-                    "FAIL  configured backend {} let through: {}\n",
-                    b.as_str(),
-                    leaks.join("; ")
-                ));
-            }
-            leaks.is_empty()
-        }
-    };
-    (out, ok)
-}
+pub use selftest::{probe_table, PROBE_ARG};
 
 /// `picoclaw sandbox explain`.
 pub fn sandbox_explain(config: &Config) -> String {
     let policy = setup::sandbox_policy(config, &config.agent.workspace);
-    picoclaw_sandbox::explain(&policy, &picoclaw_sandbox::probe())
+    explain::explain(&policy, &picoclaw_sandbox::probe())
 }
 
 /// `picoclaw sandbox run -- CMD…`: prints the command's output and the
