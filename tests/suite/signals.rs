@@ -206,7 +206,7 @@ fn while_telegram_is_unreachable_at_boot_the_watchdog_is_fed_and_sigterm_still_s
         p.stderr()
     );
     assert!(
-        p.wait_log("telegram: cannot connect yet", WAIT),
+        p.wait_log("telegram: poll failed (Telegram getMe: HTTP 502", WAIT),
         "{}",
         p.stderr()
     );

@@ -1,66 +1,139 @@
-//! Chat commands: /start, /help, /new, /status. (/stop is handled by the
-//! runtime, which owns the running turn.)
+//! Chat commands, in one table. A command is answered locally, in turn
+//! order like any message, from a small context (the conversation, the
+//! channel, what `/status` reports) and the store; it never sees the
+//! agent's internals. One entry can also interrupt: `/stop` is acted on the
+//! moment it is ingested (see `Inbox::store`), because the turn it stops is
+//! still running. Unknown `/words` go to the model like any text.
 
-use picoclaw_store::InboundRow;
+use std::time::Duration;
 
-use crate::turn::{Agent, Reply};
+use picoclaw_core::Caps;
+use picoclaw_store::Store;
 
-pub const HELP: &str = "I'm picoclaw, your assistant. Send me a message and I'll answer, using my tools when needed.\n\n\
-Commands:\n\
-/new — start a fresh conversation\n\
-/status — model, conversation size, uptime and memory use\n\
-/stop — stop the answer in progress\n\
-/help — this text";
+use crate::links::{describe, Link};
+use crate::reply::Reply;
+
+/// What a command may know.
+#[derive(Debug, Clone)]
+pub struct CommandCtx {
+    /// Session key of the conversation the command was sent in.
+    pub session: String,
+    /// The text after the command word, trimmed.
+    pub args: String,
+    pub channel: String,
+    pub caps: Caps,
+    /// `name/model` of the primary provider.
+    pub model: String,
+    pub uptime: Duration,
+    pub links: Vec<(&'static str, Link)>,
+}
+
+type Handler = fn(&CommandCtx, &mut Store) -> Reply;
+
+pub(crate) struct Command {
+    pub name: &'static str,
+    /// One line for `/help`; `None` keeps it out of the list.
+    help: Option<&'static str>,
+    /// Acted on at arrival: cancels the running turn of its conversation.
+    pub interrupts: bool,
+    run: Handler,
+}
+
+impl Command {
+    pub fn run(&self, ctx: &CommandCtx, store: &mut Store) -> Reply {
+        (self.run)(ctx, store)
+    }
+}
+
+const COMMANDS: &[Command] = &[
+    Command {
+        name: "/start",
+        help: None,
+        interrupts: false,
+        run: help,
+    },
+    Command {
+        name: "/new",
+        help: Some("start a fresh conversation"),
+        interrupts: false,
+        run: new_session,
+    },
+    Command {
+        name: "/status",
+        help: Some("model, conversation size, uptime and memory use"),
+        interrupts: false,
+        run: status,
+    },
+    Command {
+        name: "/stop",
+        help: Some("stop the answer in progress"),
+        interrupts: true,
+        // Reached only when nothing was running for this conversation: an
+        // interrupting /stop is answered by the turn it stopped.
+        run: |_, _| Reply::ok("Nothing is running."),
+    },
+    Command {
+        name: "/help",
+        help: Some("this text"),
+        interrupts: false,
+        run: help,
+    },
+];
 
 /// The command word of a message (`/new`), if it is one.
-pub fn command_of(text: &str) -> Option<&str> {
+pub(crate) fn command_word(text: &str) -> Option<&str> {
     let word = text.split_whitespace().next()?;
     word.starts_with('/').then_some(word)
 }
 
-pub async fn handle(agent: &Agent, row: &InboundRow, text: &str) -> Option<Reply> {
-    let cmd = command_of(text)?;
-    let key = agent.session_key(&row.inbound);
-    Some(match cmd {
-        "/start" | "/help" => Reply {
-            text: HELP.to_string(),
-            failed: false,
-        },
-        "/new" => match agent.db.call(move |s| s.new_session(&key)).await {
-            Ok(_) => Reply {
-                text: String::from("Started a fresh conversation."),
-                failed: false,
-            },
-            Err(e) => Reply {
-                text: format!("Couldn't start a new conversation: {e}"),
-                failed: true,
-            },
-        },
-        "/status" => status(agent, key).await,
-        // Unknown commands go to the model like any text.
-        _ => return None,
-    })
+/// The table entry for `text`, and its arguments.
+pub(crate) fn find(text: &str) -> Option<(&'static Command, String)> {
+    let word = command_word(text)?;
+    let cmd = COMMANDS.iter().find(|c| c.name == word)?;
+    let args = text.trim_start()[word.len()..].trim().to_string();
+    Some((cmd, args))
 }
 
-async fn status(agent: &Agent, key: String) -> Reply {
-    let stats = agent
-        .db
-        .call(move |s| {
-            let id = s.active_session(&key)?;
-            Ok((s.session_stats(id)?, s.usage_totals(id)?))
-        })
-        .await;
-    let uptime = agent.started.elapsed().as_secs();
+/// Whether `text` is a command that acts at arrival.
+pub(crate) fn interrupts(text: &str) -> bool {
+    find(text).is_some_and(|(c, _)| c.interrupts)
+}
+
+fn help(_: &CommandCtx, _: &mut Store) -> Reply {
+    let mut text = String::from(
+        "I'm picoclaw, your assistant. Send me a message and I'll answer, using my tools when needed.\n\nCommands:",
+    );
+    for c in COMMANDS {
+        if let Some(h) = c.help {
+            text.push_str(&format!("\n{} — {h}", c.name));
+        }
+    }
+    Reply::ok(text)
+}
+
+fn new_session(ctx: &CommandCtx, store: &mut Store) -> Reply {
+    match store.new_session(&ctx.session) {
+        Ok(_) => Reply::ok("Started a fresh conversation."),
+        Err(e) => Reply::failed(format!("Couldn't start a new conversation: {e}")),
+    }
+}
+
+fn status(ctx: &CommandCtx, store: &mut Store) -> Reply {
+    let up = ctx.uptime.as_secs();
     let rss = rss_kib()
         .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
         .unwrap_or_else(|| String::from("unknown"));
     let mut text = format!(
         "Model: {}\nUptime: {}h {}m {}s\nMemory (RSS): {rss}",
-        agent.provider.label(),
-        uptime / 3600,
-        (uptime / 60) % 60,
-        uptime % 60
+        ctx.model,
+        up / 3600,
+        (up / 60) % 60,
+        up % 60
     );
+    let stats = store.active_session(&ctx.session).and_then(|id| {
+        let st = store.session_stats(id)?;
+        Ok((st, store.usage_totals(id)?))
+    });
     match stats {
         Ok((st, usage)) => text.push_str(&format!(
             "\nThis conversation: {} messages, {} characters\nTokens used: {} in, {} out",
@@ -68,10 +141,10 @@ async fn status(agent: &Agent, key: String) -> Reply {
         )),
         Err(e) => text.push_str(&format!("\nConversation stats unavailable: {e}")),
     }
-    Reply {
-        text,
-        failed: false,
+    for (name, link) in &ctx.links {
+        text.push_str(&format!("\nChannel {name}: {}", describe(link)));
     }
+    Reply::ok(text)
 }
 
 /// VmRSS of this process in KiB.
@@ -90,9 +163,48 @@ mod tests {
 
     #[test]
     fn commands_are_recognised_by_their_first_word() {
-        assert_eq!(command_of("/new"), Some("/new"));
-        assert_eq!(command_of("  /status please"), Some("/status"));
-        assert_eq!(command_of("hello /new"), None);
-        assert_eq!(command_of(""), None);
+        assert_eq!(command_word("/new"), Some("/new"));
+        assert_eq!(command_word("  /status please"), Some("/status"));
+        assert_eq!(command_word("hello /new"), None);
+        assert_eq!(command_word(""), None);
+        assert_eq!(
+            find("  /status  now ").map(|(c, a)| (c.name, a)),
+            Some(("/status", String::from("now")))
+        );
+        assert!(
+            find("/unknown").is_none(),
+            "unknown commands go to the model"
+        );
+    }
+
+    #[test]
+    fn only_stop_acts_at_arrival() {
+        let interrupting: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|c| c.interrupts)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(interrupting, ["/stop"]);
+        assert!(interrupts("/stop"));
+        assert!(!interrupts("/new"));
+    }
+
+    #[test]
+    fn help_lists_every_visible_command_once() {
+        let mut store = Store::open_in_memory().unwrap();
+        let ctx = CommandCtx {
+            session: String::from("t:1"),
+            args: String::new(),
+            channel: String::from("t"),
+            caps: Caps::default(),
+            model: String::from("m"),
+            uptime: Duration::ZERO,
+            links: Vec::new(),
+        };
+        let text = help(&ctx, &mut store).text;
+        for c in ["/new", "/status", "/stop", "/help"] {
+            assert_eq!(text.matches(&format!("\n{c} — ")).count(), 1, "{text}");
+        }
+        assert!(!text.contains("/start"));
     }
 }

@@ -1,21 +1,37 @@
 //! The agent: turns an inbound message into an answer by asking the
 //! configured provider, running the tools it calls and recording every step
-//! in the store; and the runtime that drives channels exactly once (store an
-//! event before acknowledging it, store a reply before sending it, resume
+//! in the store; and the runtime around it, which takes any number of event
+//! sources and channel sinks and drives them exactly once (store an event
+//! before acknowledging it, store a reply before sending it, resume
 //! unfinished turns after a crash).
 //!
-//! It depends on the `Channel`, `Provider` and `Tool` traits, never on
+//! It depends on the `Poller`/`Sink`, `Provider` and `Tool` traits, never on
 //! Telegram or a particular LLM vendor. All state is owned by one
 //! current-thread tokio runtime; blocking work (SQLite, HTTP, tools) goes to
 //! tokio's bounded blocking pool.
+//!
+//! Who owns what: `runtime` wires sources, the worker and one outbox per
+//! channel; `source`/`poll` store events; `worker` answers them in order
+//! (`commands` for chat commands, `turn` for model turns); `outbox` sends.
 
 mod commands;
 mod db;
+mod links;
+mod outbox;
+mod poll;
 mod prompt;
+mod reply;
+mod running;
 mod runtime;
+mod source;
 mod trim;
 mod turn;
+mod worker;
 
+pub use commands::{rss_kib, CommandCtx};
 pub use db::Db;
+pub use links::{describe as describe_link, Link, Links};
+pub use reply::Reply;
 pub use runtime::{Runtime, RuntimeOptions};
-pub use turn::{Agent, AgentOptions, Reply};
+pub use source::{Inbox, Source, Task};
+pub use turn::{Agent, AgentOptions};

@@ -1,9 +1,14 @@
 //! The system prompt: a short built-in preamble, the user's workspace files
-//! (AGENTS.md, SOUL.md, USER.md, IDENTITY.md, MEMORY.md) when present, and
+//! (IDENTITY.md, SOUL.md, AGENTS.md, USER.md, MEMORY.md) when present, and
 //! configured extra instructions. Tool schemas travel in the API's `tools`
 //! field, so they are not repeated here: every byte is sent on every call.
+//!
+//! The files are re-read only when one of them changes (size or mtime), and
+//! only from the blocking pool: the event loop never touches the disk.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 /// Files read from the workspace root, in this order.
 pub const WORKSPACE_FILES: [&str; 5] = [
@@ -22,13 +27,58 @@ const PREAMBLE: &str = "You are picoclaw, a personal assistant running on a smal
 Answer concisely. You can use tools to read and change files in your workspace and to run \
 commands in a sandbox without network access. Paths are relative to the workspace.";
 
-pub fn build(workspace: &Path, extra: Option<&str>, tool_names: &[String]) -> String {
-    let mut out = String::from(PREAMBLE);
-    if !tool_names.is_empty() {
-        out.push_str("\nTools: ");
-        out.push_str(&tool_names.join(", "));
-        out.push('.');
+/// What identifies one version of the workspace files: (size, mtime) each.
+type Stamp = [Option<(u64, SystemTime)>; WORKSPACE_FILES.len()];
+
+/// The system prompt for one workspace, cached by file stamps.
+#[derive(Debug)]
+pub struct Persona {
+    workspace: PathBuf,
+    extra: Option<String>,
+    tool_names: Vec<String>,
+    cache: Mutex<Option<(Stamp, Arc<str>)>>,
+}
+
+impl Persona {
+    pub fn new(workspace: PathBuf, extra: Option<String>, tool_names: Vec<String>) -> Persona {
+        Persona {
+            workspace,
+            extra,
+            tool_names,
+            cache: Mutex::new(None),
+        }
     }
+
+    /// The prompt (with the tool list when `with_tools`). Blocking: five
+    /// `stat` calls, and a re-read when something changed. Call it from the
+    /// blocking pool.
+    pub fn prompt(&self, with_tools: bool) -> Arc<str> {
+        let stamp = stamp(&self.workspace);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let files = match cache.as_ref() {
+            Some((s, text)) if *s == stamp => text.clone(),
+            _ => {
+                let text: Arc<str> = read_files(&self.workspace).into();
+                *cache = Some((stamp, text.clone()));
+                text
+            }
+        };
+        drop(cache);
+        let names: &[String] = if with_tools { &self.tool_names } else { &[] };
+        assemble(&files, self.extra.as_deref(), names).into()
+    }
+}
+
+fn stamp(workspace: &Path) -> Stamp {
+    WORKSPACE_FILES.map(|name| {
+        let meta = std::fs::metadata(workspace.join(name)).ok()?;
+        Some((meta.len(), meta.modified().ok()?))
+    })
+}
+
+/// The workspace files section, as it appears in the prompt.
+fn read_files(workspace: &Path) -> String {
+    let mut out = String::new();
     for name in WORKSPACE_FILES {
         let Ok(text) = std::fs::read_to_string(workspace.join(name)) else {
             continue;
@@ -45,6 +95,18 @@ pub fn build(workspace: &Path, extra: Option<&str>, tool_names: &[String]) -> St
             out.push_str("\n[… cut]");
         }
     }
+    out
+}
+
+fn assemble(files: &str, extra: Option<&str>, tool_names: &[String]) -> String {
+    let mut out = String::with_capacity(PREAMBLE.len() + files.len() + 256);
+    out.push_str(PREAMBLE);
+    if !tool_names.is_empty() {
+        out.push_str("\nTools: ");
+        out.push_str(&tool_names.join(", "));
+        out.push('.');
+    }
+    out.push_str(files);
     if let Some(extra) = extra {
         out.push_str("\n\n");
         out.push_str(extra);
@@ -69,20 +131,49 @@ pub fn cut(s: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
+    fn tempdir(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("picoclaw-prompt-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     #[test]
     fn workspace_files_are_included_in_order_and_capped() {
-        let dir = std::env::temp_dir().join(format!("picoclaw-prompt-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempdir("order");
         std::fs::write(dir.join("USER.md"), "The user is Ada.").unwrap();
         std::fs::write(dir.join("SOUL.md"), "Be kind.").unwrap();
         std::fs::write(dir.join("MEMORY.md"), "é".repeat(FILE_CAP)).unwrap();
-        let p = build(&dir, Some("Extra rule."), &["read_file".into()]);
+        let persona = Persona::new(
+            dir.clone(),
+            Some("Extra rule.".into()),
+            vec!["read_file".into()],
+        );
+        let p = persona.prompt(true);
         let soul = p.find("## SOUL.md\nBe kind.").unwrap();
         let user = p.find("## USER.md\nThe user is Ada.").unwrap();
         assert!(soul < user);
         assert!(p.contains("[… cut]"));
         assert!(p.ends_with("Extra rule."));
         assert!(p.contains("Tools: read_file."));
+        assert!(!persona.prompt(false).contains("Tools:"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_edited_file_is_picked_up_and_an_unchanged_one_is_not_reread() {
+        let dir = tempdir("cache");
+        std::fs::write(dir.join("USER.md"), "v1").unwrap();
+        let persona = Persona::new(dir.clone(), None, Vec::new());
+        assert!(persona.prompt(false).contains("v1"));
+        // Same size and mtime: the cached text is used (proved by planting
+        // a different cache entry under the current stamp).
+        let planted: Arc<str> = Arc::from("\n\n## USER.md\ncached");
+        *persona.cache.lock().unwrap() = Some((stamp(&dir), planted));
+        assert!(persona.prompt(false).contains("cached"));
+        std::fs::write(dir.join("USER.md"), "version 2").unwrap();
+        assert!(persona.prompt(false).contains("version 2"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -14,7 +14,9 @@ use picoclaw_store::{InboundRow, StoreError};
 use picoclaw_tools::ToolSet;
 
 use crate::db::Db;
-use crate::{commands, prompt, trim};
+use crate::prompt::{self, Persona};
+use crate::reply::Reply;
+use crate::trim;
 
 /// The same failing call (same tool, same arguments) this many times ends
 /// the turn: the model is looping.
@@ -31,37 +33,16 @@ pub struct AgentOptions {
     pub tool_timeout: Duration,
 }
 
-/// What to answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// Markdown; the channel renders it.
-    pub text: String,
-    /// The turn failed (provider outage, store error); the text says why.
-    pub failed: bool,
-}
-
-impl Reply {
-    fn ok(text: impl Into<String>) -> Reply {
-        Reply {
-            text: text.into(),
-            failed: false,
-        }
-    }
-
-    fn failed(text: impl Into<String>) -> Reply {
-        Reply {
-            text: text.into(),
-            failed: true,
-        }
-    }
-}
-
+/// Answers messages: the model ↔ tools loop over a session's history.
 pub struct Agent {
-    pub(crate) opts: AgentOptions,
-    pub(crate) provider: Arc<dyn Provider>,
-    pub(crate) tools: Arc<ToolSet>,
-    pub(crate) db: Db,
-    pub(crate) started: Instant,
+    opts: AgentOptions,
+    provider: Arc<dyn Provider>,
+    tools: Arc<ToolSet>,
+    persona: Arc<Persona>,
+    /// Estimated tokens of the tool specs, sent with every call that
+    /// offers tools.
+    tools_tokens: usize,
+    db: Db,
 }
 
 enum Step {
@@ -71,17 +52,33 @@ enum Step {
 
 impl Agent {
     pub fn new(opts: AgentOptions, provider: Arc<dyn Provider>, tools: ToolSet, db: Db) -> Agent {
+        let names = tools.specs().iter().map(|s| s.name.clone()).collect();
+        let persona = Persona::new(opts.workspace.clone(), opts.system_prompt.clone(), names);
+        let tools_tokens = tools
+            .specs()
+            .iter()
+            .map(|s| {
+                trim::estimate_tokens(&s.description)
+                    + trim::estimate_tokens(&s.parameters.to_string())
+            })
+            .sum();
         Agent {
             opts,
             provider,
             tools: Arc::new(tools),
+            persona: Arc::new(persona),
+            tools_tokens,
             db,
-            started: Instant::now(),
         }
     }
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// `name/model` of the provider (the chain's primary).
+    pub fn model(&self) -> String {
+        self.provider.label()
     }
 
     /// Conversation key: one per chat, or per person in groups when
@@ -94,9 +91,9 @@ impl Agent {
         }
     }
 
-    /// Answers one stored inbound event. Never fails: errors become a reply
-    /// that tells the user what went wrong.
-    pub async fn handle(&self, row: &InboundRow, cancel: &Cancel) -> Reply {
+    /// Answers one stored inbound event with a model turn. Never fails:
+    /// errors become a reply that tells the user what went wrong.
+    pub async fn answer(&self, row: &InboundRow, cancel: &Cancel) -> Reply {
         let text = match &row.inbound.kind {
             InboundKind::Unsupported(kind) => {
                 return Reply::ok(format!(
@@ -105,9 +102,6 @@ impl Agent {
             }
             InboundKind::Text(t) => t.clone(),
         };
-        if let Some(reply) = commands::handle(self, row, &text).await {
-            return reply;
-        }
         match self.turn(row, &text, cancel).await {
             Ok(reply) => reply,
             Err(e) => {
@@ -306,26 +300,20 @@ impl Agent {
         cancel: &Cancel,
     ) -> Result<Result<Completion, ProviderError>, StoreError> {
         let max = self.opts.max_history_messages as usize;
-        let history = self.db.call(move |s| s.history(session, max)).await?;
+        let persona = self.persona.clone();
+        // One hop to the blocking pool for both: the history and the
+        // system prompt (whose files are only re-read when they change).
+        let (history, system) = self
+            .db
+            .call(move |s| Ok((s.history(session, max)?, persona.prompt(tools_allowed))))
+            .await?;
         let specs: Vec<ToolSpec> = if tools_allowed {
             self.tools.specs().to_vec()
         } else {
             Vec::new()
         };
-        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-        let system = prompt::build(
-            &self.opts.workspace,
-            self.opts.system_prompt.as_deref(),
-            &names,
-        );
-        let overhead = trim::estimate_tokens(&system)
-            + specs
-                .iter()
-                .map(|s| {
-                    trim::estimate_tokens(&s.description)
-                        + trim::estimate_tokens(&s.parameters.to_string())
-                })
-                .sum::<usize>();
+        let overhead =
+            trim::estimate_tokens(&system) + if tools_allowed { self.tools_tokens } else { 0 };
         let budget = (self.opts.context_window as usize).saturating_sub(overhead);
         let mut messages = trim::fit(history, budget);
         if !tools_allowed {

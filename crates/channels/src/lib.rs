@@ -1,6 +1,6 @@
-//! Chat networks picoclaw talks on, each an implementation of
-//! [`picoclaw_core::Channel`]: today the Telegram Bot API over long polling
-//! (`telegram`). A channel turns the network's updates into
+//! Chat networks picoclaw talks on, each implementing
+//! [`picoclaw_core::Poller`] (receiving) and [`picoclaw_core::Sink`]
+//! (sending): today the Telegram Bot API over long polling (`telegram`). A channel turns the network's updates into
 //! [`picoclaw_core::Inbound`] events (already filtered for authorised senders
 //! and, in groups, for messages addressed to the bot), renders the model's
 //! Markdown into the network's wire format in size-limited chunks, and sends

@@ -87,17 +87,97 @@ pub enum ChannelError {
     /// 401/404). The driver stops this channel and logs the hint.
     #[error("{0}")]
     Fatal(String),
+    /// The source has nothing more to deliver (end of the terminal's
+    /// input). The driver stops polling it without an error.
+    #[error("no more input")]
+    Closed,
 }
 
-/// A chat network picoclaw talks on. Implementations are blocking (ureq);
-/// the runtime calls them from the blocking pool.
-pub trait Channel: Send + Sync {
+/// How a channel's connection is doing, for the watchdog, `/status` and
+/// `doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not connected yet (first connection after start).
+    Connecting,
+    /// Receiving.
+    Up,
+    /// Lost and being rebuilt (with backoff).
+    Reconnecting,
+    /// Given up for good: a configuration problem (bad token, disallowed
+    /// intents). Other channels keep running.
+    Stopped(String),
+}
+
+impl LinkState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LinkState::Connecting => "connecting",
+            LinkState::Up => "up",
+            LinkState::Reconnecting => "reconnecting",
+            LinkState::Stopped(_) => "stopped",
+        }
+    }
+}
+
+/// What a chat network can do, for command handlers and the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Shows a "typing…" indicator (the runtime skips the calls otherwise).
+    pub typing: bool,
+    /// Chat commands arrive as plain text starting with `/` (all channels
+    /// today); menus and buttons come later.
+    pub text_commands: bool,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            typing: true,
+            text_commands: true,
+        }
+    }
+}
+
+/// The receiving side of a chat network. Implementations are blocking
+/// (ureq, a WebSocket thread's queue, stdin); the runtime calls them from
+/// the blocking pool, one poll at a time per channel.
+pub trait Poller: Send + Sync {
     /// Stable name used in session keys and the store: "telegram", "cli".
     fn name(&self) -> &'static str;
 
     /// Waits (long poll) for events after `cursor` and returns them with the
     /// cursor that acknowledges them. May return an empty batch.
     fn poll(&self, cursor: Option<&str>) -> Result<Batch, ChannelError>;
+
+    /// The longest one `poll` may take before the runtime treats the
+    /// connection as dead: it stops waiting for that call, asks for
+    /// [`Poller::reconnect`] and polls again. `None`: no deadline.
+    fn poll_deadline(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Drops pooled connections so the next call dials afresh (after a hung
+    /// poll: a proxy that swallowed the connection keeps it half-open).
+    fn reconnect(&self) {}
+
+    /// The channel's own view of its connection, when it has one beyond
+    /// "the last poll worked" (a push channel with its own socket). `None`
+    /// lets the runtime derive it from poll results.
+    fn link(&self) -> Option<LinkState> {
+        None
+    }
+}
+
+/// The sending side of a chat network. Blocking, called from the blocking
+/// pool by the channel's outbox loop.
+pub trait Sink: Send + Sync {
+    /// The same name as the channel's [`Poller`]: replies go to the channel
+    /// an event came from.
+    fn name(&self) -> &'static str;
+
+    fn caps(&self) -> Caps {
+        Caps::default()
+    }
 
     /// Turns model Markdown into the channel's wire chunks, each within the
     /// channel's message size limit. Pure; the runtime stores the chunks
@@ -108,5 +188,7 @@ pub trait Channel: Send + Sync {
     fn send(&self, chat_id: &str, chunk: &str, reply_to: Option<&str>) -> Result<(), ChannelError>;
 
     /// Shows "typing…" (best effort; errors are only logged).
-    fn typing(&self, chat_id: &str) -> Result<(), ChannelError>;
+    fn typing(&self, _chat_id: &str) -> Result<(), ChannelError> {
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
 //! Shared vocabulary for picoclaw: the message types that flow between
-//! channels, the agent and providers, the `Channel`, `Provider` and `Tool`
-//! traits, and the small cross-cutting helpers every crate needs (leveled
+//! channels, the agent and providers; the traits they meet at (`Poller`
+//! and `Sink`, a chat network's receiving and sending sides; `Provider`;
+//! `Tool`); and the small cross-cutting helpers every crate needs (leveled
 //! logging to stderr, secret redaction, capped backoff, cancellation).
 //!
 //! This crate does no I/O of its own beyond writing log lines to stderr; it
@@ -17,7 +18,9 @@ mod tool;
 
 pub use backoff::Backoff;
 pub use cancel::Cancel;
-pub use channel::{Batch, Channel, ChannelError, ChatKind, Inbound, InboundKind, Sender};
+pub use channel::{
+    Batch, Caps, ChannelError, ChatKind, Inbound, InboundKind, LinkState, Poller, Sender, Sink,
+};
 pub use msg::{ChatMessage, Role, ToolCall, ToolSpec, Usage};
 pub use provider::{Completion, CompletionRequest, FinishReason, Provider, ProviderError};
 pub use tool::{Tool, ToolContext, ToolOutput};

@@ -130,6 +130,17 @@ impl Client {
         })
     }
 
+    /// The same client with an empty connection pool: the next request dials
+    /// afresh. For a connection that went silent (a proxy keeping a
+    /// half-open socket) while clones of the old client finish their calls.
+    pub fn fresh(&self) -> Client {
+        Client {
+            agent: ureq::Agent::new_with_config(self.agent.config().clone()),
+            timeout: self.timeout,
+            body_limit: self.body_limit,
+        }
+    }
+
     /// POSTs a JSON body. `timeout` overrides the default deadline (long
     /// polls need more than an ordinary call).
     pub fn post_json(

@@ -2,10 +2,7 @@
 //! agent state; blocking work (HTTP, SQLite, tools) runs on tokio's blocking
 //! pool, capped so a board never grows an unbounded number of threads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
-use picoclaw_agent::{Db, Runtime, RuntimeOptions};
+use picoclaw_agent::{Db, Links};
 use picoclaw_config::Config;
 use picoclaw_core::{error, info, warn};
 use tokio::signal::unix::{signal, SignalKind};
@@ -35,57 +32,29 @@ pub fn run(config: Config) -> Result<(), Failure> {
 async fn main_loop(config: Config) -> Result<(), Failure> {
     let store = setup::open_store(&config)?;
     let db = Db::new(store);
-    let agent = setup::agent(&config, db.clone())?;
+    let mut runtime = setup::runtime(&config, db.clone())?;
+    if setup::channels(&config, &mut runtime) == 0 {
+        warn!("no channel is running (none enabled or all failed); idle until stopped");
+    }
+    let links = runtime.links();
     let notifier = Notifier::from_env();
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopping = Arc::new(AtomicBool::new(false));
     let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::Runtime(e.to_string()))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::Runtime(e.to_string()))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| Failure::Runtime(e.to_string()))?;
 
-    // Ready means the store is open and the agent built. Channels may still
-    // be waiting for the network (a board at boot): systemd must not kill a
-    // service for that, and signals are served meanwhile.
+    // Ready means the store is open and the parts are built. Channels may
+    // still be waiting for the network (a board at boot): systemd must not
+    // kill a service for that, and signals are served meanwhile.
     if let Some(n) = &notifier {
         n.send("READY=1");
     }
-    info!("picoclaw {} ready", env!("CARGO_PKG_VERSION"));
-    let cfg = config.clone();
-    let flag = stopping.clone();
-    let mut connect = tokio::task::spawn_blocking(move || {
-        setup::connect_channels(&cfg, &|| flag.load(Ordering::SeqCst))
-    });
-    let mut watchdog = watchdog_interval().map(tokio::time::interval);
-    let channels = loop {
-        tokio::select! {
-            res = &mut connect => break res.map_err(|e| Failure::Runtime(e.to_string()))?,
-            _ = term.recv() => stopping.store(true, Ordering::SeqCst),
-            _ = int.recv() => stopping.store(true, Ordering::SeqCst),
-            _ = tick(&mut watchdog) => ping(&notifier),
-        }
-    };
-    if stopping.load(Ordering::SeqCst) {
-        if let Some(n) = &notifier {
-            n.send("STOPPING=1");
-        }
-        info!("stopped before channels were connected");
-        return finish(&db);
-    }
-    if channels.is_empty() {
-        warn!("no channel is running (none enabled or all failed); idle until stopped");
-    }
-
-    let runtime = Runtime::new(
-        agent,
-        channels,
-        RuntimeOptions {
-            shutdown_timeout: config.agent.shutdown_timeout,
-        },
-    );
     let mut work = tokio::spawn(runtime.run(stop_rx));
     info!("picoclaw {} running", env!("CARGO_PKG_VERSION"));
+    let mut watchdog = watchdog_interval().map(tokio::time::interval);
     let mut file_check = tokio::time::interval(DB_FILE_CHECK);
+    let mut saved = LinksSaved::default();
     let mut outcome = Ok(());
     loop {
         tokio::select! {
@@ -95,11 +64,20 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
                     outcome = Err(Failure::Runtime(msg));
                     break;
                 }
+                saved.save(&db, &links).await;
             }
             _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { info!("SIGINT: shutting down"); break; }
             _ = hup.recv() => reload(&config),
-            _ = tick(&mut watchdog) => ping(&notifier),
+            _ = tick(&mut watchdog) => {
+                // A channel that claims to be up while its loop went quiet
+                // is deaf: let systemd restart us rather than sit online.
+                if links.healthy() {
+                    ping(&notifier);
+                } else {
+                    warn!("a channel loop is not making progress; not pinging the watchdog");
+                }
+            }
             _ = &mut work => { warn!("runtime ended unexpectedly"); break; }
         }
     }
@@ -113,9 +91,61 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
     if tokio::time::timeout(grace, &mut work).await.is_err() {
         warn!("runtime did not stop within {} s", grace.as_secs());
     }
+    saved.save(&db, &links).await;
     finish(&db)?;
     outcome
 }
+
+/// Each channel's link, written to the store for `picoclaw doctor` (another
+/// process): at once when a state changes, else at most once a minute (a
+/// board's SD card should not get a write per poll).
+#[derive(Default)]
+struct LinksSaved {
+    states: String,
+    at: Option<std::time::Instant>,
+}
+
+impl LinksSaved {
+    async fn save(&mut self, db: &Db, links: &Links) {
+        let snapshot = links.snapshot();
+        let states: String = snapshot
+            .iter()
+            .map(|(n, l)| format!("{n}={};", l.state.as_str()))
+            .collect();
+        let fresh = self
+            .at
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(60));
+        if states == self.states && fresh {
+            return;
+        }
+        let text: String = snapshot
+            .iter()
+            .map(|(n, l)| {
+                let at = l
+                    .last_receive
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
+                let why = match &l.state {
+                    picoclaw_core::LinkState::Stopped(w) => w.replace(['\t', '\n'], " "),
+                    _ => String::new(),
+                };
+                format!("{n}\t{}\t{at}\t{why}\n", l.state.as_str())
+            })
+            .collect();
+        if db
+            .call(move |s| s.set_meta(LINKS_META, &text))
+            .await
+            .is_ok()
+        {
+            self.states = states;
+            self.at = Some(std::time::Instant::now());
+        }
+    }
+}
+
+/// Meta key of the saved links: one `name\tstate\tlast_receive_unix\twhy`
+/// line per channel.
+pub const LINKS_META: &str = "links";
 
 /// How often the database file is checked for deletion or replacement.
 const DB_FILE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);

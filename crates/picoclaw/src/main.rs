@@ -6,8 +6,9 @@ mod cli;
 mod daemon;
 mod doctor;
 mod notify;
-mod oneshot;
+mod os;
 mod setup;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -105,7 +106,9 @@ fn main() -> ExitCode {
                 Err(m) => Err(Failure::Runtime(m)),
             },
         }),
-        cli::Command::Agent { message } => load(&cli.config).and_then(|c| oneshot::run(c, message)),
+        cli::Command::Agent { message } => {
+            load(&cli.config).and_then(|c| terminal::run(c, message))
+        }
         cli::Command::Run => load(&cli.config).and_then(daemon::run),
     };
     match result {

@@ -167,22 +167,10 @@ impl Store {
         })
     }
 
-    /// Events still to be handled ('pending', or 'working' when a previous
-    /// run died mid-turn), oldest first.
-    pub fn pending_inbound(&self, max: usize) -> Result<Vec<InboundRow>, StoreError> {
-        self.run(|c| {
-            let mut stmt = c.prepare(&format!(
-                "SELECT {INBOUND_COLUMNS} FROM inbound
-                 WHERE status IN ('pending', 'working') ORDER BY id LIMIT ?1"
-            ))?;
-            let rows = stmt.query_map([limit(max)], inbound_from_row)?;
-            rows.collect()
-        })
-    }
-
-    /// Like [`Store::pending_inbound`], limited to events of `channels`, so
-    /// leftovers of a channel that is not running (a crashed `picoclaw
-    /// agent`, a disabled channel) never crowd out the ones that are.
+    /// Events of `channels` still to be handled ('pending', or 'working'
+    /// when a previous run died mid-turn), oldest first. Limited to the
+    /// channels that are running, so leftovers of one that is not (a crashed
+    /// `picoclaw agent`, a disabled channel) never crowd out the others.
     pub fn pending_inbound_for(
         &self,
         channels: &[&str],
@@ -207,15 +195,21 @@ impl Store {
         })
     }
 
-    /// One stored event by id, in any status.
-    pub fn inbound(&self, id: i64) -> Result<Option<InboundRow>, StoreError> {
+    /// The status of the event `event_id` of `channel`, if it was stored.
+    pub fn inbound_status(
+        &self,
+        channel: &str,
+        event_id: &str,
+    ) -> Result<Option<InboundStatus>, StoreError> {
         self.run(|c| {
-            c.query_row(
-                &format!("SELECT {INBOUND_COLUMNS} FROM inbound WHERE id = ?1"),
-                [id],
-                inbound_from_row,
-            )
-            .optional()
+            let status: Option<String> = c
+                .query_row(
+                    "SELECT status FROM inbound WHERE channel = ?1 AND event_id = ?2",
+                    (channel, event_id),
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(status.as_deref().and_then(InboundStatus::parse))
         })
     }
 

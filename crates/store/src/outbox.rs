@@ -86,13 +86,13 @@ impl Store {
 
     /// Chunks still to send, in queue order (which keeps each reply's
     /// chunks in seq order).
-    pub fn pending_outbox(&self, max: usize) -> Result<Vec<OutboxRow>, StoreError> {
+    pub fn pending_outbox(&self, channel: &str, max: usize) -> Result<Vec<OutboxRow>, StoreError> {
         self.run(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, inbound_id, channel, chat_id, reply_to, seq, body, attempts
-                 FROM outbox WHERE status = 'pending' ORDER BY id LIMIT ?1",
+                 FROM outbox WHERE status = 'pending' AND channel = ?1 ORDER BY id LIMIT ?2",
             )?;
-            let rows = stmt.query_map([limit(max)], outbox_from_row)?;
+            let rows = stmt.query_map(rusqlite::params![channel, limit(max)], outbox_from_row)?;
             rows.collect()
         })
     }

@@ -92,9 +92,11 @@ impl Store {
                     reason: format!("cannot create directory {}: {e}", dir.display()),
                 })?;
         } else if let Ok(meta) = std::fs::metadata(dir) {
-            if meta.permissions().mode() & 0o077 != 0 {
+            // Search (x) bits for others are fine: picoclaw itself adds them
+            // so the sandbox's tool user can reach a workspace inside.
+            if meta.permissions().mode() & 0o066 != 0 {
                 picoclaw_core::warn!(
-                    "state directory {} is readable by other users; chmod 700 it",
+                    "state directory {} is readable or writable by other users; chmod 700 it",
                     dir.display()
                 );
             }

@@ -44,7 +44,7 @@ fn text(event_id: &str, body: &str) -> Inbound {
 
 fn pending_ids(store: &Store) -> Vec<i64> {
     store
-        .pending_inbound(1000)
+        .pending_inbound_for(&["telegram", "discord"], 1000)
         .unwrap()
         .into_iter()
         .map(|r| r.id)

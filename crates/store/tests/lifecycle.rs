@@ -41,7 +41,12 @@ fn a_deleted_database_is_noticed_and_restored_without_losing_rows() {
     s.restore_file().unwrap();
     drop(s);
     let s = Store::open(&state, &StoreOptions::default()).unwrap();
-    assert_eq!(s.pending_inbound(10).unwrap().len(), 2);
+    assert_eq!(
+        s.pending_inbound_for(&["telegram", "discord"], 10)
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(s.cursor("telegram").unwrap().as_deref(), Some("3"));
     assert_eq!(s.file_state(), FileState::Same);
     std::fs::remove_dir_all(&dir).unwrap();

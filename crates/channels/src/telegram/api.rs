@@ -30,7 +30,8 @@ pub(crate) enum Failure {
 }
 
 pub(crate) struct Api {
-    http: Client,
+    /// Replaced by a fresh client (empty pool) after a hung poll.
+    http: std::sync::Mutex<Client>,
     /// `{api_base}/bot{token}/`; secret, never logged unscrubbed.
     base: String,
     /// `api_base` alone, safe to show in messages.
@@ -41,10 +42,20 @@ impl Api {
     pub(crate) fn new(http: Client, api_base: &str, token: &str) -> Api {
         let api_base = api_base.trim_end_matches('/').to_owned();
         Api {
-            http,
+            http: std::sync::Mutex::new(http),
             base: format!("{api_base}/bot{token}/"),
             api_base,
         }
+    }
+
+    fn client(&self) -> Client {
+        self.http.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Forgets pooled connections; calls already running keep theirs.
+    pub(crate) fn reset(&self) {
+        let fresh = self.client().fresh();
+        *self.http.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
     }
 
     /// Calls `method` with a JSON body; `timeout` overrides the client's
@@ -58,7 +69,7 @@ impl Api {
         let url = format!("{}{method}", self.base);
         let body = params.to_string();
         let resp = self
-            .http
+            .client()
             .post_json(&url, &[], body.as_bytes(), timeout)
             .map_err(Failure::Transport)?;
         parse_envelope(&resp)

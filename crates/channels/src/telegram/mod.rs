@@ -12,9 +12,10 @@ mod html;
 mod inbound;
 mod markdown;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use picoclaw_core::{redact, Batch, Channel, ChannelError};
+use picoclaw_core::{redact, Batch, ChannelError, Poller, Sink};
 use picoclaw_http::{Client, HttpOptions};
 use serde_json::{json, Value};
 
@@ -69,17 +70,22 @@ impl TelegramOptions {
     }
 }
 
-/// A connected Telegram bot.
+/// A Telegram bot. Built without network access; the bot's identity is
+/// learned with `getMe` on the first poll (or by [`Telegram::connect`]), so
+/// a board that boots before its network comes up starts anyway.
 pub struct Telegram {
     api: Api,
-    rules: Rules,
+    allow: AllowList,
+    group_trigger: Option<String>,
+    /// Set once `getMe` answered: whom mentions and replies address.
+    rules: OnceLock<Rules>,
     poll_timeout: Duration,
 }
 
 impl std::fmt::Debug for Telegram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Telegram")
-            .field("bot", &self.rules.bot.username)
+            .field("bot", &self.rules.get().map(|r| &r.bot.username))
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +97,13 @@ impl Telegram {
     /// A bad token or API base is [`ChannelError::Fatal`]; network trouble
     /// is [`ChannelError::Retry`] and the runtime reconnects with backoff.
     pub fn connect(opts: TelegramOptions) -> Result<Telegram, ChannelError> {
+        let tg = Telegram::new(opts)?;
+        tg.identify()?;
+        Ok(tg)
+    }
+
+    /// Checks the token's shape and builds the client; no request is made.
+    pub fn new(opts: TelegramOptions) -> Result<Telegram, ChannelError> {
         let token = opts.token.trim();
         if token.is_empty() {
             return Err(ChannelError::Fatal(String::from(
@@ -113,9 +126,28 @@ impl Telegram {
         })
         .map_err(|e| to_channel_error("connect", &opts.api_base, Failure::Transport(e)))?;
         let api = Api::new(http, &opts.api_base, token);
-        let me = api
-            .call("getMe", &json!({}), None)
-            .map_err(|f| to_channel_error("getMe", &api.api_base, f))?;
+        let allow = AllowList::new(&opts.allow_from);
+        if allow.is_empty() {
+            picoclaw_core::warn!(
+                "telegram: allow_from is empty, so the bot answers nobody; add your numeric \
+                 user id or @username to channels.telegram.allow_from (\"*\" allows everyone)"
+            );
+        }
+        Ok(Telegram {
+            api,
+            allow,
+            group_trigger: opts.group_trigger.filter(|t| !t.trim().is_empty()),
+            rules: OnceLock::new(),
+            poll_timeout: opts.poll_timeout,
+        })
+    }
+
+    /// The rules, learning the bot's identity with `getMe` the first time.
+    fn identify(&self) -> Result<&Rules, ChannelError> {
+        if let Some(rules) = self.rules.get() {
+            return Ok(rules);
+        }
+        let me = self.call("getMe", &json!({}), None)?;
         let (Some(id), Some(username)) = (
             me.get("id").and_then(Value::as_i64),
             me.get("username").and_then(Value::as_str),
@@ -125,35 +157,29 @@ impl Telegram {
                 after: None,
             });
         };
-        let allow = AllowList::new(&opts.allow_from);
-        if allow.is_empty() {
-            picoclaw_core::warn!(
-                "telegram: allow_from is empty, so the bot answers nobody; add your numeric \
-                 user id or @username to channels.telegram.allow_from (\"*\" allows everyone)"
-            );
-        }
-        picoclaw_core::info!("telegram: connected as @{username} (id {id})");
-        Ok(Telegram {
-            api,
-            rules: Rules {
-                bot: BotUser {
-                    id,
-                    username: username.to_owned(),
-                },
-                allow,
-                group_trigger: opts.group_trigger.filter(|t| !t.trim().is_empty()),
+        let rules = Rules {
+            bot: BotUser {
+                id,
+                username: username.to_owned(),
             },
-            poll_timeout: opts.poll_timeout,
-        })
+            allow: self.allow.clone(),
+            group_trigger: self.group_trigger.clone(),
+        };
+        Ok(self.rules.get_or_init(|| {
+            picoclaw_core::info!("telegram: connected as @{username} (id {id})");
+            rules
+        }))
     }
 
-    /// The bot's `@username`, without the `@`.
+    /// The bot's `@username`, without the `@` (empty before the first
+    /// successful `getMe`).
     pub fn bot_username(&self) -> &str {
-        &self.rules.bot.username
+        self.rules.get().map_or("", |r| r.bot.username.as_str())
     }
 
+    /// The bot's user id (0 before the first successful `getMe`).
     pub fn bot_id(&self) -> i64 {
-        self.rules.bot.id
+        self.rules.get().map_or(0, |r| r.bot.id)
     }
 
     fn call(
@@ -205,12 +231,13 @@ fn chat_ref(chat_id: &str) -> Value {
     }
 }
 
-impl Channel for Telegram {
+impl Poller for Telegram {
     fn name(&self) -> &'static str {
         "telegram"
     }
 
     fn poll(&self, cursor: Option<&str>) -> Result<Batch, ChannelError> {
+        let rules = self.identify()?;
         let offset = cursor.and_then(|c| {
             let parsed = c.trim().parse::<i64>().ok();
             if parsed.is_none() {
@@ -243,7 +270,7 @@ impl Channel for Telegram {
                 continue;
             };
             highest = Some(highest.map_or(update_id, |h| h.max(update_id)));
-            match inbound::classify(update, update_id, &self.rules) {
+            match inbound::classify(update, update_id, rules) {
                 Verdict::Accept(item) => batch.items.push(item),
                 Verdict::Ignore(why) => {
                     picoclaw_core::debug!("telegram: update {update_id}: {why}")
@@ -261,6 +288,24 @@ impl Channel for Telegram {
         // move the cursor backwards.
         batch.cursor = highest.map(|h| (h + 1).max(offset.unwrap_or(i64::MIN)).to_string());
         Ok(batch)
+    }
+
+    /// ureq's own deadline for `getUpdates` is the poll timeout plus
+    /// [`POLL_GRACE`]; a call still running well past it is wedged below
+    /// ureq (a proxy that keeps the socket half-open), so the runtime stops
+    /// waiting for it and polls on a fresh connection.
+    fn poll_deadline(&self) -> Option<Duration> {
+        Some(self.poll_timeout + POLL_GRACE + POLL_GRACE)
+    }
+
+    fn reconnect(&self) {
+        self.api.reset();
+    }
+}
+
+impl Sink for Telegram {
+    fn name(&self) -> &'static str {
+        "telegram"
     }
 
     fn render(&self, markdown: &str) -> Vec<String> {

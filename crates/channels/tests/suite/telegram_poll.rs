@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use picoclaw_channels::telegram::Telegram;
-use picoclaw_core::{Channel, ChannelError, ChatKind, Inbound, InboundKind, Sender};
+use picoclaw_core::{ChannelError, ChatKind, Inbound, InboundKind, Poller, Sender, Sink};
 use picoclaw_testkit::fake_telegram::{FakeTelegram, Fault, Incoming};
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use picoclaw_channels::telegram::{render_markdown, Telegram, TelegramOptions};
-use picoclaw_core::{Channel, ChannelError};
+use picoclaw_core::{ChannelError, Sink};
 use picoclaw_http::{Client, HttpOptions};
 use picoclaw_testkit::fake_telegram::{ChatAction, FakeTelegram, Fault, Rejection, SentMessage};
 

@@ -108,7 +108,12 @@ fn writes_through_a_read_only_store_fail_as_read_only_and_reads_work() {
         ro.audit("x", "y").unwrap_err(),
         StoreError::ReadOnly { path: db }
     );
-    assert_eq!(ro.pending_inbound(10).unwrap().len(), 1);
+    assert_eq!(
+        ro.pending_inbound_for(&["telegram", "discord"], 10)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 const RO_CHILD: &str = "PICOCLAW_STORE_TEST_RO_DIR";

@@ -27,7 +27,7 @@ fn redelivered_events_are_skipped_and_the_cursor_is_stored_with_them() {
     assert_eq!(store.cursor("telegram").unwrap().as_deref(), Some("6"));
 
     let stored: Vec<_> = store
-        .pending_inbound(10)
+        .pending_inbound_for(&["telegram", "discord"], 10)
         .unwrap()
         .into_iter()
         .map(|r| (r.inbound.event_id, r.inbound.kind))
@@ -54,7 +54,11 @@ fn the_same_event_id_on_another_channel_is_a_different_event() {
     assert_eq!((a.len(), b.len()), (1, 1));
     assert_eq!(store.cursor("telegram").unwrap(), None);
     assert_eq!(
-        store.pending_inbound(10).unwrap()[1].inbound.channel,
+        store
+            .pending_inbound_for(&["telegram", "discord"], 10)
+            .unwrap()[1]
+            .inbound
+            .channel,
         "discord"
     );
 }
@@ -88,7 +92,9 @@ fn stored_events_round_trip_every_field() {
         .unwrap();
 
     assert_eq!(
-        store.pending_inbound(10).unwrap(),
+        store
+            .pending_inbound_for(&["telegram", "discord"], 10)
+            .unwrap(),
         [
             InboundRow {
                 id: ids[0],
@@ -110,7 +116,7 @@ fn pending_inbound_lists_open_events_oldest_first_and_follows_status_changes() {
     let items: Vec<_> = (1..=5).map(|i| text(&i.to_string(), "c", "m")).collect();
     let ids = store.ingest("telegram", &items, Some("6")).unwrap();
     let open = |s: &Store, n| -> Vec<(i64, InboundStatus)> {
-        s.pending_inbound(n)
+        s.pending_inbound_for(&["telegram", "discord"], n)
             .unwrap()
             .into_iter()
             .map(|r| (r.id, r.status))
@@ -143,9 +149,12 @@ fn pending_inbound_lists_open_events_oldest_first_and_follows_status_changes() {
             (ids[4], InboundStatus::Pending)
         ]
     );
-    let failed = store.inbound(ids[2]).unwrap().unwrap();
-    assert_eq!(failed.status, InboundStatus::Failed);
-    assert_eq!(store.inbound(9999).unwrap(), None);
+    assert_eq!(
+        store.inbound_status("telegram", "3").unwrap(),
+        Some(InboundStatus::Failed)
+    );
+    assert_eq!(store.inbound_status("telegram", "9999").unwrap(), None);
+    assert_eq!(store.inbound_status("discord", "3").unwrap(), None);
 
     // A failed event can be retried by putting it back to pending.
     store

@@ -67,7 +67,9 @@ fn reopening_keeps_data_and_schema_version() {
         assert_eq!(store.health().unwrap().schema_version, SCHEMA_VERSION);
         assert_eq!(store.cursor("telegram").unwrap().as_deref(), Some("2"));
         assert_eq!(store.meta("owner").unwrap().as_deref(), Some("ada"));
-        let pending = store.pending_inbound(10).unwrap();
+        let pending = store
+            .pending_inbound_for(&["telegram", "discord"], 10)
+            .unwrap();
         assert_eq!(pending.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
     }
 }

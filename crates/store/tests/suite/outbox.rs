@@ -20,7 +20,7 @@ fn enqueue_reply_queues_chunks_in_order_and_marks_the_inbound_answered() {
         .enqueue_reply(Some(id), "telegram", "c1", Some("m1"), &chunks(&["a", "b"]))
         .unwrap();
 
-    let rows = store.pending_outbox(10).unwrap();
+    let rows = store.pending_outbox("telegram", 10).unwrap();
     let expect = |row: &OutboxRow, seq: i64, body: &str| OutboxRow {
         id: row.id,
         inbound_id: Some(id),
@@ -34,10 +34,37 @@ fn enqueue_reply_queues_chunks_in_order_and_marks_the_inbound_answered() {
     assert_eq!(rows, [expect(&rows[0], 0, "a"), expect(&rows[1], 1, "b")]);
     assert!(rows[0].id < rows[1].id);
     assert_eq!(
-        store.inbound(id).unwrap().unwrap().status,
-        InboundStatus::Answered
+        store.inbound_status("telegram", "1").unwrap(),
+        Some(InboundStatus::Answered)
     );
-    assert_eq!(store.pending_inbound(10).unwrap(), []);
+    assert_eq!(
+        store
+            .pending_inbound_for(&["telegram", "discord"], 10)
+            .unwrap(),
+        []
+    );
+}
+
+#[test]
+fn each_channel_reads_only_its_own_pending_chunks() {
+    let mut store = Store::open_in_memory().unwrap();
+    store
+        .enqueue_reply(None, "telegram", "c1", None, &chunks(&["t1"]))
+        .unwrap();
+    store
+        .enqueue_reply(None, "discord", "c2", None, &chunks(&["d1", "d2"]))
+        .unwrap();
+    let bodies = |ch: &str| -> Vec<String> {
+        store
+            .pending_outbox(ch, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.body)
+            .collect()
+    };
+    assert_eq!(bodies("telegram"), ["t1"]);
+    assert_eq!(bodies("discord"), ["d1", "d2"]);
+    assert_eq!(bodies("cli"), Vec::<String>::new());
 }
 
 #[test]
@@ -49,14 +76,14 @@ fn enqueue_reply_twice_for_the_same_inbound_adds_nothing() {
     store
         .enqueue_reply(Some(id), "telegram", "c1", None, &chunks(&["a", "b"]))
         .unwrap();
-    let first = store.pending_outbox(10).unwrap();
+    let first = store.pending_outbox("telegram", 10).unwrap();
     store.mark_sent(first[0].id).unwrap();
 
     // A resumed turn produces a different rendering; the queued one wins.
     store
         .enqueue_reply(Some(id), "telegram", "c1", None, &chunks(&["x", "y", "z"]))
         .unwrap();
-    assert_eq!(store.pending_outbox(10).unwrap(), first[1..]);
+    assert_eq!(store.pending_outbox("telegram", 10).unwrap(), first[1..]);
 }
 
 #[test]
@@ -68,7 +95,7 @@ fn proactive_messages_without_inbound_are_each_queued() {
     store
         .enqueue_reply(None, "telegram", "c1", None, &chunks(&["tick"]))
         .unwrap();
-    let rows = store.pending_outbox(10).unwrap();
+    let rows = store.pending_outbox("telegram", 10).unwrap();
     assert_eq!(
         rows.iter()
             .map(|r| (r.inbound_id, r.seq, r.body.as_str()))
@@ -83,7 +110,7 @@ fn sent_and_failed_chunks_leave_the_queue_and_attempts_are_counted() {
     store
         .enqueue_reply(None, "telegram", "c1", None, &chunks(&["a", "b", "c"]))
         .unwrap();
-    let rows = store.pending_outbox(10).unwrap();
+    let rows = store.pending_outbox("telegram", 10).unwrap();
     assert_eq!(store.health().unwrap().pending_outbox, 3);
 
     store.bump_attempt(rows[2].id).unwrap();
@@ -93,7 +120,7 @@ fn sent_and_failed_chunks_leave_the_queue_and_attempts_are_counted() {
         .mark_send_failed(rows[1].id, "chat not found")
         .unwrap();
 
-    let left = store.pending_outbox(10).unwrap();
+    let left = store.pending_outbox("telegram", 10).unwrap();
     assert_eq!(
         left,
         [OutboxRow {
@@ -101,6 +128,6 @@ fn sent_and_failed_chunks_leave_the_queue_and_attempts_are_counted() {
             ..rows[2].clone()
         }]
     );
-    assert_eq!(store.pending_outbox(0).unwrap(), []);
+    assert_eq!(store.pending_outbox("telegram", 0).unwrap(), []);
     assert_eq!(store.health().unwrap().pending_outbox, 1);
 }

@@ -1,0 +1,102 @@
+//! Where turns come from. A [`Source`] is a task on the runtime's event
+//! loop that turns outside events (a chat network's updates, a due job, the
+//! heartbeat) into stored inbox rows through its [`Inbox`], and does
+//! nothing else: the worker answers them and the outbox sends the replies.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use picoclaw_core::{info, Inbound, InboundKind};
+use picoclaw_store::StoreError;
+use tokio::sync::watch;
+
+use crate::commands;
+use crate::db::Db;
+use crate::links::Links;
+use crate::runtime::Shared;
+
+/// A boxed task future, as sources return it.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// An event source, run once on the runtime's event loop until shutdown.
+pub trait Source: Send + 'static {
+    /// For logs.
+    fn name(&self) -> &'static str;
+
+    /// The source's loop. It must return soon after
+    /// [`Inbox::shutdown`] turns true.
+    fn run(self: Box<Self>, inbox: Inbox) -> Task;
+}
+
+/// What a source may do with the runtime: read its cursor, store events,
+/// report its link.
+#[derive(Clone)]
+pub struct Inbox {
+    shared: Arc<Shared>,
+}
+
+impl Inbox {
+    pub(crate) fn new(shared: Arc<Shared>) -> Inbox {
+        Inbox { shared }
+    }
+
+    pub fn db(&self) -> &Db {
+        self.shared.agent.db()
+    }
+
+    pub fn links(&self) -> &Links {
+        &self.shared.links
+    }
+
+    /// Turns true when the runtime is stopping.
+    pub fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shared.shutdown.clone()
+    }
+
+    /// Where `channel`'s events resume (stored with the last batch).
+    pub async fn cursor(&self, channel: &'static str) -> Result<Option<String>, StoreError> {
+        self.db().call(move |s| s.cursor(channel)).await
+    }
+
+    /// Stores `items` with the `cursor` that acknowledges them, in one
+    /// transaction, and wakes the worker. Returns how many were new (a
+    /// redelivered event is stored once). Only after this returns `Ok` may
+    /// the source acknowledge the events to their server; on `Err` nothing
+    /// was stored.
+    ///
+    /// An interrupting command (`/stop`) for the conversation whose turn is
+    /// running cancels that turn here, at arrival, not in turn order.
+    pub async fn store(
+        &self,
+        channel: &'static str,
+        items: Vec<Inbound>,
+        cursor: Option<String>,
+    ) -> Result<usize, StoreError> {
+        self.interrupt(&items);
+        let ids = self
+            .db()
+            .call(move |s| s.ingest(channel, &items, cursor.as_deref()))
+            .await?;
+        if !ids.is_empty() {
+            self.shared.wake_worker.notify_one();
+        }
+        Ok(ids.len())
+    }
+
+    fn interrupt(&self, items: &[Inbound]) {
+        for item in items {
+            let InboundKind::Text(text) = &item.kind else {
+                continue;
+            };
+            if !commands::interrupts(text) {
+                continue;
+            }
+            let session = self.shared.agent.session_key(item);
+            let event = format!("{}:{}", item.channel, item.event_id);
+            if self.shared.running.interrupt(&session, event) {
+                info!("{}: {} for the running turn", item.channel, text.trim());
+            }
+        }
+    }
+}
