@@ -1,0 +1,337 @@
+//! In-memory fakes and a harness that runs the real runtime around them.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use picoclaw_agent::{Agent, AgentOptions, Db, Runtime, RuntimeOptions};
+use picoclaw_core::{
+    Batch, ChannelError, ChatKind, ChatMessage, Completion, CompletionRequest, FinishReason,
+    Inbound, InboundKind, Poller, Provider, ProviderError, Role, Sender, Sink, Tool, ToolCall,
+    ToolContext, ToolOutput, ToolSpec, Usage,
+};
+use picoclaw_store::Store;
+use picoclaw_tools::ToolSet;
+use tokio::sync::watch;
+
+/// Generous: only a hang ever waits this long.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A reply chunk as the channel received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub chat: String,
+    pub text: String,
+    pub reply_to: Option<String>,
+}
+
+/// A chat network in memory: tests push messages, the runtime polls them
+/// and sends replies here.
+#[derive(Default)]
+pub struct FakeChannel {
+    queue: Mutex<VecDeque<Inbound>>,
+    arrived: Condvar,
+    sent: Mutex<Vec<Sent>>,
+    next_id: AtomicU32,
+}
+
+impl FakeChannel {
+    /// Queues a direct message from the person whose private chat is `chat`.
+    pub fn push(&self, chat: &str, text: &str) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+        let event = format!("e{n}");
+        self.queue.lock().unwrap().push_back(Inbound {
+            channel: String::from("fake"),
+            event_id: event.clone(),
+            chat_id: chat.to_string(),
+            chat_kind: ChatKind::Direct,
+            sender: Sender {
+                id: chat.to_string(),
+                username: None,
+                display: format!("user {chat}"),
+            },
+            message_id: Some(format!("m{n}")),
+            kind: InboundKind::Text(text.to_string()),
+        });
+        self.arrived.notify_all();
+        event
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+impl Poller for FakeChannel {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn poll(&self, _cursor: Option<&str>) -> Result<Batch, ChannelError> {
+        let q = self.queue.lock().unwrap();
+        let (mut q, _) = self
+            .arrived
+            .wait_timeout_while(q, Duration::from_millis(50), |q| q.is_empty())
+            .unwrap();
+        Ok(Batch {
+            items: q.drain(..).collect(),
+            cursor: None,
+        })
+    }
+}
+
+impl Sink for FakeChannel {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn render(&self, markdown: &str) -> Vec<String> {
+        vec![markdown.to_string()]
+    }
+
+    fn send(&self, chat: &str, chunk: &str, reply_to: Option<&str>) -> Result<(), ChannelError> {
+        self.sent.lock().unwrap().push(Sent {
+            chat: chat.to_string(),
+            text: chunk.to_string(),
+            reply_to: reply_to.map(str::to_string),
+        });
+        Ok(())
+    }
+}
+
+/// One scripted model answer.
+pub enum Step {
+    Text(String),
+    /// One tool call: name and raw JSON arguments.
+    Call(String, String),
+    /// Blocks until [`FakeProvider::release`], then answers with the text.
+    Hold(String),
+}
+
+/// What one request carried.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub system: String,
+    pub messages: Vec<ChatMessage>,
+    pub tools: Vec<String>,
+}
+
+/// A provider that answers from a script, and echoes the last user
+/// message once the script is spent.
+#[derive(Default)]
+pub struct FakeProvider {
+    script: Mutex<VecDeque<Step>>,
+    requests: Mutex<Vec<Request>>,
+    held: Mutex<bool>,
+    release: Condvar,
+    calls: AtomicUsize,
+}
+
+impl FakeProvider {
+    pub fn push(&self, step: Step) -> &Self {
+        self.script.lock().unwrap().push_back(step);
+        self
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn release(&self) {
+        *self.held.lock().unwrap() = true;
+        self.release.notify_all();
+    }
+}
+
+impl Provider for FakeProvider {
+    fn label(&self) -> String {
+        String::from("fake/model")
+    }
+
+    fn complete(&self, req: &CompletionRequest<'_>) -> Result<Completion, ProviderError> {
+        self.requests.lock().unwrap().push(Request {
+            system: req.system.to_string(),
+            messages: req.messages.to_vec(),
+            tools: req.tools.iter().map(|t| t.name.clone()).collect(),
+        });
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let step = self.script.lock().unwrap().pop_front();
+        let message = match step {
+            Some(Step::Text(t)) => ChatMessage::assistant(t),
+            Some(Step::Call(name, args)) => ChatMessage {
+                role: Role::Assistant,
+                content: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: format!("call-{n}"),
+                    name,
+                    arguments: args,
+                }],
+                tool_call_id: None,
+            },
+            Some(Step::Hold(t)) => {
+                let held = self.held.lock().unwrap();
+                let _held = self.release.wait_while(held, |r| !*r).unwrap();
+                ChatMessage::assistant(t)
+            }
+            None => {
+                let last = req
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == Role::User)
+                    .map(|m| m.content.clone())
+                    .unwrap_or_default();
+                ChatMessage::assistant(format!("echo: {last}"))
+            }
+        };
+        let finish = if message.tool_calls.is_empty() {
+            FinishReason::Stop
+        } else {
+            FinishReason::ToolCalls
+        };
+        Ok(Completion {
+            message,
+            usage: Usage {
+                input_tokens: 10,
+                output_tokens: 2,
+            },
+            finish,
+            served_by: String::from("fake/model"),
+        })
+    }
+}
+
+type Behaviour = dyn Fn(&ToolContext, &serde_json::Value, usize) -> ToolOutput + Send + Sync;
+
+/// A tool whose behaviour is a closure of (context, arguments, call number).
+pub struct FakeTool {
+    name: &'static str,
+    calls: Arc<AtomicUsize>,
+    run: Arc<Behaviour>,
+}
+
+impl FakeTool {
+    pub fn boxed(
+        name: &'static str,
+        calls: Arc<AtomicUsize>,
+        run: impl Fn(&ToolContext, &serde_json::Value, usize) -> ToolOutput + Send + Sync + 'static,
+    ) -> Box<dyn Tool> {
+        Box::new(FakeTool {
+            name,
+            calls,
+            run: Arc::new(run),
+        })
+    }
+}
+
+impl Tool for FakeTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: self.name.to_string(),
+            description: format!("the {} tool", self.name),
+            parameters: serde_json::json!({"type": "object"}),
+        }
+    }
+
+    fn call(&self, ctx: &ToolContext, args: &serde_json::Value) -> ToolOutput {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        (self.run)(ctx, args, n)
+    }
+}
+
+/// The parts around one store: each `run` builds a fresh agent (as a
+/// restart would) on the same database.
+pub struct Harness {
+    pub db: Db,
+    pub chan: Arc<FakeChannel>,
+    pub llm: Arc<FakeProvider>,
+    pub opts: AgentOptions,
+    workspace: PathBuf,
+}
+
+impl Harness {
+    pub fn new(tag: &str) -> Harness {
+        let workspace =
+            std::env::temp_dir().join(format!("picoclaw-agent-lib-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&workspace);
+        std::fs::create_dir_all(&workspace).unwrap();
+        Harness {
+            db: Db::new(Store::open_in_memory().unwrap()),
+            chan: Arc::new(FakeChannel::default()),
+            llm: Arc::new(FakeProvider::default()),
+            opts: AgentOptions {
+                workspace: workspace.clone(),
+                max_tool_iterations: 20,
+                context_window: 16_000,
+                max_history_messages: 200,
+                group_sessions_per_user: false,
+                system_prompt: None,
+                tool_timeout: Duration::from_secs(5),
+            },
+            workspace,
+        }
+    }
+
+    /// A runtime over the fakes with `tools`, stopping after `shutdown`.
+    pub fn runtime(&self, tools: Vec<Box<dyn Tool>>, shutdown: Duration) -> Runtime {
+        let agent = Agent::new(
+            self.opts.clone(),
+            self.llm.clone(),
+            ToolSet::new(tools),
+            self.db.clone(),
+        );
+        let mut rt = Runtime::new(
+            agent,
+            RuntimeOptions {
+                shutdown_timeout: shutdown,
+            },
+        );
+        rt.channel(self.chan.clone());
+        rt
+    }
+
+    /// Runs the runtime until `until` holds (checked every 10 ms), then
+    /// shuts it down. Panics if it does not hold within [`WAIT`].
+    pub async fn run_until(
+        &self,
+        tools: Vec<Box<dyn Tool>>,
+        shutdown: Duration,
+        until: impl Fn(&Harness) -> bool,
+    ) {
+        let (tx, rx) = watch::channel(false);
+        let work = tokio::spawn(self.runtime(tools, shutdown).run(rx));
+        let start = std::time::Instant::now();
+        while !until(self) {
+            assert!(
+                start.elapsed() < WAIT,
+                "condition not reached; sent: {:?}",
+                self.chan.sent()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tx.send(true).unwrap();
+        work.await.unwrap();
+    }
+
+    /// Texts of the replies so far.
+    pub fn replies(&self) -> Vec<String> {
+        self.chan.sent().into_iter().map(|s| s.text).collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.workspace);
+    }
+}
+
+/// Waits (off the event loop) until `cond` holds.
+pub async fn eventually(cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < WAIT, "condition not reached");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -1,0 +1,6 @@
+mod fakes;
+mod interleave;
+mod resume;
+mod stop;
+mod tools;
+mod trim;

@@ -1,0 +1,128 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use picoclaw_core::{Role, ToolOutput};
+
+use super::fakes::{FakeTool, Harness, Step};
+
+fn call(name: &str, args: &str) -> Step {
+    Step::Call(name.to_string(), args.to_string())
+}
+
+#[tokio::test]
+async fn tool_results_go_back_to_the_model_until_it_answers() {
+    let h = Harness::new("loop");
+    let calls = Arc::new(AtomicUsize::new(0));
+    h.llm
+        .push(call("lookup", r#"{"q":"a"}"#))
+        .push(call("lookup", r#"{"q":"b"}"#))
+        .push(Step::Text("found a and b".into()));
+    h.chan.push("1", "look things up");
+    let tool = FakeTool::boxed("lookup", calls.clone(), |_, args, _| {
+        ToolOutput::ok(format!("result for {}", args["q"].as_str().unwrap_or("?")))
+    });
+    h.run_until(vec![tool], Duration::from_secs(1), |h| {
+        !h.chan.sent().is_empty()
+    })
+    .await;
+    assert_eq!(h.replies(), ["found a and b"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let reqs = h.llm.requests();
+    assert_eq!(reqs.len(), 3);
+    let last = &reqs[2].messages;
+    let results: Vec<&str> = last
+        .iter()
+        .filter(|m| m.role == Role::Tool)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(results, ["result for a", "result for b"]);
+    assert_eq!(reqs[0].tools, ["lookup"]);
+    assert!(
+        reqs[0].system.contains("Tools: lookup."),
+        "{}",
+        reqs[0].system
+    );
+}
+
+#[tokio::test]
+async fn at_the_iteration_cap_the_model_must_answer_without_tools() {
+    let mut h = Harness::new("cap");
+    h.opts.max_tool_iterations = 2;
+    let calls = Arc::new(AtomicUsize::new(0));
+    for i in 0..3 {
+        h.llm.push(call("lookup", &format!(r#"{{"q":"{i}"}}"#)));
+    }
+    h.chan.push("1", "loop forever");
+    let tool = FakeTool::boxed("lookup", calls.clone(), |_, _, n| {
+        ToolOutput::ok(format!("r{n}"))
+    });
+    h.run_until(vec![tool], Duration::from_secs(1), |h| {
+        !h.chan.sent().is_empty()
+    })
+    .await;
+    let reqs = h.llm.requests();
+    assert_eq!(reqs.len(), 3, "two tool rounds, then one final call");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the final call's tool call is not run"
+    );
+    assert_eq!(reqs[1].tools, ["lookup"]);
+    assert!(reqs[2].tools.is_empty(), "the final call offers no tools");
+    assert!(!reqs[2].system.contains("Tools:"), "nor names them");
+    let note = reqs[2].messages.last().unwrap();
+    assert!(
+        note.content.contains("tool-call limit"),
+        "{:?}",
+        note.content
+    );
+    // The model called a tool anyway and said nothing: the call is dropped
+    // and the user still gets an answer.
+    assert_eq!(h.replies(), ["(The model returned an empty answer.)"]);
+}
+
+#[tokio::test]
+async fn the_same_failing_call_three_times_ends_the_turn_with_the_reason() {
+    let h = Harness::new("fail");
+    let calls = Arc::new(AtomicUsize::new(0));
+    for _ in 0..5 {
+        h.llm.push(call("flaky", r#"{"x":1}"#));
+    }
+    h.chan.push("1", "try it");
+    let tool = FakeTool::boxed("flaky", calls.clone(), |_, _, _| {
+        ToolOutput::error("disk on fire")
+    });
+    h.run_until(vec![tool], Duration::from_secs(1), |h| {
+        !h.chan.sent().is_empty()
+    })
+    .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(h.llm.requests().len(), 3);
+    let reply = &h.replies()[0];
+    assert!(
+        reply.starts_with(
+            "I stopped: the tool `flaky` failed 3 times in a row with the same arguments."
+        ),
+        "{reply}"
+    );
+    assert!(reply.contains("disk on fire"), "{reply}");
+}
+
+#[tokio::test]
+async fn a_failing_call_with_new_arguments_each_time_is_not_a_loop() {
+    let h = Harness::new("fail-varied");
+    let calls = Arc::new(AtomicUsize::new(0));
+    for i in 0..4 {
+        h.llm.push(call("flaky", &format!(r#"{{"x":{i}}}"#)));
+    }
+    h.llm.push(Step::Text("gave up politely".into()));
+    h.chan.push("1", "try it");
+    let tool = FakeTool::boxed("flaky", calls.clone(), |_, _, _| ToolOutput::error("nope"));
+    h.run_until(vec![tool], Duration::from_secs(1), |h| {
+        !h.chan.sent().is_empty()
+    })
+    .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(h.replies(), ["gave up politely"]);
+}
