@@ -82,6 +82,64 @@ impl Response {
     }
 }
 
+/// The request methods [`Client::send_streaming`] offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+/// A response whose body is read as it arrives; see
+/// [`Client::send_streaming`].
+pub struct StreamingResponse {
+    pub status: u16,
+    /// Header names as received (lower case), values that are valid text.
+    headers: Vec<(String, String)>,
+    body: ureq::BodyReader<'static>,
+}
+
+impl std::fmt::Debug for StreamingResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamingResponse")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamingResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The first value of a header, matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Reads the whole remaining body, refusing more than `limit` bytes.
+    pub fn read_body(mut self, limit: u64) -> Result<Vec<u8>, HttpError> {
+        let mut body = Vec::new();
+        (&mut self.body)
+            .take(limit + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| classify_io(&e))?;
+        if body.len() as u64 > limit {
+            return Err(HttpError::TooLarge(limit));
+        }
+        Ok(body)
+    }
+}
+
+impl Read for StreamingResponse {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.body.read(buf)
+    }
+}
+
 /// A blocking HTTP client; cheap to clone (shares its pool).
 #[derive(Clone)]
 pub struct Client {
@@ -172,6 +230,58 @@ impl Client {
             .timeout_global(Some(timeout.unwrap_or(self.timeout)))
             .build();
         self.finish(req.call())
+    }
+
+    /// Sends a request and returns once the response head has arrived; the
+    /// caller reads the body as it streams in (server-sent events, long
+    /// responses read incrementally). `timeout` bounds the whole exchange
+    /// including the body; `None` means no deadline past the connect timeout,
+    /// for streams meant to stay open. The body is not capped here: the
+    /// caller bounds what it buffers.
+    pub fn send_streaming(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<StreamingResponse, HttpError> {
+        let result = match method {
+            Method::Get => self
+                .with_headers(self.agent.get(url), headers, timeout)
+                .call(),
+            Method::Delete => self
+                .with_headers(self.agent.delete(url), headers, timeout)
+                .call(),
+            Method::Post => self
+                .with_headers(self.agent.post(url), headers, timeout)
+                .send(body.unwrap_or_default()),
+        };
+        let resp = result.map_err(classify)?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        Ok(StreamingResponse {
+            status,
+            headers,
+            body: resp.into_body().into_reader(),
+        })
+    }
+
+    fn with_headers<B>(
+        &self,
+        req: ureq::RequestBuilder<B>,
+        headers: &[(&str, &str)],
+        timeout: Option<Duration>,
+    ) -> ureq::RequestBuilder<B> {
+        let mut req = req.config().timeout_global(timeout).build();
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req
     }
 
     fn finish(
@@ -295,6 +405,41 @@ mod tests {
         let client = Client::new(&HttpOptions::default()).unwrap();
         let err = client.get(&format!("http://{addr}/"), None).unwrap_err();
         assert!(matches!(err, HttpError::Connection(_)), "{err:?}");
+    }
+
+    #[test]
+    fn streaming_response_hands_over_headers_before_the_body_is_read() {
+        let url = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nMcp-Session-Id: abc\r\nconnection: close\r\n\r\ndata: 1\n\ndata: 2\n\n",
+        );
+        let client = Client::new(&HttpOptions::default()).unwrap();
+        let mut resp = client
+            .send_streaming(
+                Method::Post,
+                &url,
+                &[("accept", "text/event-stream")],
+                Some(b"{}"),
+                None,
+            )
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("mcp-session-id"), Some("abc"));
+        assert_eq!(resp.header("Content-Type"), Some("text/event-stream"));
+        let mut text = String::new();
+        resp.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "data: 1\n\ndata: 2\n\n");
+    }
+
+    #[test]
+    fn streaming_body_read_is_capped() {
+        let url = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\nconnection: close\r\n\r\n01234567890123456789",
+        );
+        let client = Client::new(&HttpOptions::default()).unwrap();
+        let resp = client
+            .send_streaming(Method::Get, &url, &[], None, None)
+            .unwrap();
+        assert!(matches!(resp.read_body(10), Err(HttpError::TooLarge(10))));
     }
 
     #[test]
