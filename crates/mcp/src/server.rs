@@ -134,7 +134,7 @@ impl Server {
             };
             let started = Instant::now();
             let reason = match self.connect(epoch) {
-                Ok(conn) => {
+                Ok((conn, epoch)) => {
                     let reason = self.serve(&conn, epoch);
                     conn.close(reason.as_deref().unwrap_or("picoclaw is shutting down"));
                     reason
@@ -236,7 +236,8 @@ impl Server {
         self.adopt(Conn::new(peer, transport))
     }
 
-    fn connect(self: &Arc<Self>, epoch: u64) -> Result<Arc<Conn>, McpError> {
+    /// Returns the connection and the epoch its events carry.
+    fn connect(self: &Arc<Self>, mut epoch: u64) -> Result<(Arc<Conn>, u64), McpError> {
         let mut conn = self.open(epoch, /*legacy*/ false)?;
         let init = match self.initialize(&conn) {
             // The spec's test for a pre-2025 server: the initialize POST is
@@ -246,6 +247,14 @@ impl Server {
                 ..
             }) if matches!(self.opts.transport, Transport::Http { .. }) => {
                 conn.close("trying the legacy HTTP+SSE transport");
+                // A new epoch, so the first connection's "closed" event does
+                // not end the second.
+                epoch = {
+                    let mut s = self.lock();
+                    s.epoch += 1;
+                    s.events.clear();
+                    s.epoch
+                };
                 conn = self.open(epoch, /*legacy*/ true)?;
                 self.initialize(&conn)
             }
@@ -259,7 +268,7 @@ impl Server {
             }
         };
         match self.finish_handshake(&conn, &result) {
-            Ok(()) => Ok(conn),
+            Ok(()) => Ok((conn, epoch)),
             Err(e) => {
                 conn.close(&e.to_string());
                 Err(e)
@@ -311,7 +320,6 @@ impl Server {
         s.protocol_version = Some(version.to_string());
         s.server_info = server_info;
         s.state = Phase::Ready;
-        s.last_error = None;
         self.set_tools(&mut s, tools, hidden);
         Ok(())
     }

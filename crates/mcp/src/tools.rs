@@ -118,6 +118,13 @@ fn cut(s: &str, max: usize, marker: &str) -> String {
     format!("{}{marker}", &s[..end])
 }
 
+/// Decoded size of base64 text, without decoding it.
+fn base64_len(b64: &str) -> usize {
+    let b64 = b64.trim_end();
+    let pad = b64.bytes().rev().take_while(|&b| b == b'=').count();
+    (b64.len() / 4 * 3).saturating_sub(pad)
+}
+
 /// Renders a `tools/call` result as the text the model reads. Binary
 /// content becomes a short note; `isError` makes an error output.
 pub(crate) fn render(result: &Value, max: usize) -> ToolOutput {
@@ -125,7 +132,7 @@ pub(crate) fn render(result: &Value, max: usize) -> ToolOutput {
     let blocks = result.get("content").and_then(Value::as_array);
     for block in blocks.into_iter().flatten() {
         let s = |k: &str| block.get(k).and_then(Value::as_str).unwrap_or("");
-        let size = |k: &str| s(k).len() / 4 * 3;
+        let size = |k: &str| base64_len(s(k));
         parts.push(match s("type") {
             "text" => s("text").to_string(),
             "image" => format!(
@@ -157,7 +164,7 @@ pub(crate) fn render(result: &Value, max: usize) -> ToolOutput {
                         "[resource {} {}, {} bytes of binary, not shown]",
                         rs("uri"),
                         rs("mimeType"),
-                        rs("blob").len() / 4 * 3
+                        base64_len(&rs("blob"))
                     ),
                 }
             }
