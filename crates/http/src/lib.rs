@@ -4,10 +4,24 @@
 //! returned as data so callers classify them (Telegram's `ok:false` bodies
 //! and providers' 429/5xx each need their own handling).
 //!
+//! TLS trusts the built-in webpki roots plus `[http] ca_file`, installed
+//! once per process ([`install`]); [`tls_client_config`] hands the same
+//! rustls configuration to TLS users outside this client (WebSockets).
+//! Handshake failures come back as [`HttpError::Tls`], in words.
+//!
 //! Channels and providers both use this crate; it knows neither.
 
+mod connector;
+mod tls;
+
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The rustls this crate is built with, for TLS users that need its types
+/// (one rustls in the binary, ring provider).
+pub use rustls;
+pub use tls::{install, tls_client_config, trust, CaFile, CaFileError, TlsError, Trust};
 
 /// Responses larger than this are refused: a bot API answer or a model reply
 /// is far smaller, and an unbounded read is a memory hazard on a board.
@@ -25,6 +39,9 @@ pub struct HttpOptions {
     pub proxy: Option<String>,
     pub user_agent: String,
     pub body_limit: u64,
+    /// Roots for this client only; `None` (the default) uses the
+    /// process-wide [`trust`].
+    pub trust: Option<Arc<Trust>>,
 }
 
 impl Default for HttpOptions {
@@ -35,6 +52,7 @@ impl Default for HttpOptions {
             proxy: None,
             user_agent: format!("picoclaw/{}", env!("CARGO_PKG_VERSION")),
             body_limit: DEFAULT_BODY_LIMIT,
+            trust: None,
         }
     }
 }
@@ -46,9 +64,14 @@ pub enum HttpError {
     /// The deadline passed. Retryable.
     #[error("timed out")]
     Timeout,
-    /// Connection refused/reset, DNS, TLS, truncated body... Retryable.
+    /// Connection refused/reset, DNS, truncated body... Retryable.
     #[error("connection failed: {0}")]
     Connection(String),
+    /// The TLS handshake failed (untrusted, expired or misnamed
+    /// certificate, no TLS on the other side). Retryable with backoff: a
+    /// server's certificate can be fixed without restarting picoclaw.
+    #[error("{0}")]
+    Tls(TlsError),
     /// The response body exceeded the configured limit. Not retryable.
     #[error("response body over {0} bytes")]
     TooLarge(u64),
@@ -165,6 +188,24 @@ impl Client {
             ),
             _ => ureq::Proxy::try_from_env(),
         };
+        // SOCKS is not compiled in (see connector.rs); say so instead of
+        // sending plain HTTP to a SOCKS port.
+        let proxy = match proxy {
+            Some(p) if is_socks(&p) && opts.proxy.is_some() => {
+                return Err(HttpError::Invalid(format!(
+                    "proxy at {}: SOCKS proxies are not supported; use an http:// proxy",
+                    p.host()
+                )))
+            }
+            Some(p) if is_socks(&p) => {
+                picoclaw_core::warn!(
+                    "ignoring the SOCKS proxy at {} from the environment: only http:// proxies are supported",
+                    p.host()
+                );
+                None
+            }
+            other => other,
+        };
         let config = ureq::Agent::config_builder()
             // Callers classify statuses themselves.
             .http_status_as_error(false)
@@ -181,8 +222,14 @@ impl Client {
             .max_idle_connections_per_host(2)
             .max_redirects(0)
             .build();
+        let trust = opts.trust.clone().unwrap_or_else(trust);
+        let agent = ureq::Agent::with_parts(
+            config,
+            connector::chain(trust.client_config()),
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        );
         Ok(Client {
-            agent: config.new_agent(),
+            agent,
             timeout: opts.timeout,
             body_limit: opts.body_limit,
         })
@@ -313,6 +360,13 @@ impl Client {
     }
 }
 
+fn is_socks(p: &ureq::Proxy) -> bool {
+    !matches!(
+        p.protocol(),
+        ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+    )
+}
+
 /// `Retry-After` may be seconds or an HTTP date; only seconds are used by
 /// the APIs we talk to, and a date is treated as "unspecified".
 pub fn parse_retry_after(v: &str) -> Option<Duration> {
@@ -332,11 +386,16 @@ fn classify(e: ureq::Error) -> HttpError {
         ureq::Error::Io(io) => classify_io(&io),
         ureq::Error::BadUri(u) => HttpError::Invalid(u),
         ureq::Error::InvalidProxyUrl => HttpError::Invalid(String::from("proxy url")),
+        ureq::Error::Rustls(tls) => HttpError::Tls(TlsError::from_rustls(&tls)),
+        ureq::Error::Tls(why) => HttpError::Tls(TlsError::Handshake(why.to_string())),
         other => HttpError::Connection(other.to_string()),
     }
 }
 
 fn classify_io(e: &std::io::Error) -> HttpError {
+    if let Some(tls) = tls::rustls_error(e) {
+        return HttpError::Tls(TlsError::from_rustls(tls));
+    }
     match e.kind() {
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => HttpError::Timeout,
         _ => {

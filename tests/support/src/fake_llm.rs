@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::http::{Reply, Request, Server};
+use crate::http::{Reply, Request, Scheme, Server};
 
 mod validate;
 
@@ -157,14 +157,29 @@ impl FakeLlm {
         Self::start_inner(Some(key.to_string()))
     }
 
+    /// Like [`FakeLlm::start_with_key`] (`None`: any key), served over
+    /// HTTPS with `tls` (see [`crate::tls::TestCa`]).
+    pub fn start_tls(key: Option<&str>, tls: Arc<rustls::ServerConfig>) -> FakeLlm {
+        Self::start_on(Scheme::Https(tls), key.map(str::to_string))
+    }
+
     fn start_inner(key: Option<String>) -> FakeLlm {
+        Self::start_on(Scheme::Http, key)
+    }
+
+    fn start_on(scheme: Scheme, key: Option<String>) -> FakeLlm {
         let shared = Arc::new(Shared {
             key,
             state: Mutex::new(State::default()),
         });
         let handler_state = shared.clone();
-        let server = Server::start(move |req| handle(&handler_state, req));
+        let server = Server::start_with(scheme, move |req| handle(&handler_state, req));
         FakeLlm { server, shared }
+    }
+
+    /// The HTTP(S) server underneath, for connection counts.
+    pub fn server(&self) -> &Server {
+        &self.server
     }
 
     /// `http://127.0.0.1:PORT/v1`, an OpenAI-style `base_url`.

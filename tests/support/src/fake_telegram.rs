@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::http::Server;
+use crate::http::{Scheme, Server};
 
 mod html;
 mod incoming;
@@ -162,6 +162,17 @@ impl FakeTelegram {
     /// Starts a fake for `token`, e.g. `"123456:TEST-token"`; the bot's id
     /// is the number before the colon.
     pub fn start(token: &str) -> FakeTelegram {
+        Self::start_on(Scheme::Http, token)
+    }
+
+    /// Like [`FakeTelegram::start`], served over HTTPS with `tls` (see
+    /// [`crate::tls::TestCa`]); [`FakeTelegram::api_base`] is then
+    /// `https://127.0.0.1:PORT`.
+    pub fn start_tls(token: &str, tls: Arc<rustls::ServerConfig>) -> FakeTelegram {
+        Self::start_on(Scheme::Https(tls), token)
+    }
+
+    fn start_on(scheme: Scheme, token: &str) -> FakeTelegram {
         let bot_id = token
             .split(':')
             .next()
@@ -195,13 +206,18 @@ impl FakeTelegram {
             changed: Condvar::new(),
         });
         let handler_shared = shared.clone();
-        let server = Server::start(move |req| methods::handle(&handler_shared, req));
+        let server = Server::start_with(scheme, move |req| methods::handle(&handler_shared, req));
         FakeTelegram { server, shared }
     }
 
-    /// What to put in `api_base`: `http://127.0.0.1:PORT`.
+    /// What to put in `api_base`: `http://127.0.0.1:PORT` (or `https://`).
     pub fn api_base(&self) -> String {
         self.server.url()
+    }
+
+    /// The HTTP(S) server underneath, for connection counts.
+    pub fn server(&self) -> &Server {
+        &self.server
     }
 
     pub fn token(&self) -> &str {

@@ -1,13 +1,16 @@
 //! A small threaded HTTP/1.1 server for fakes. One thread per connection,
-//! keep-alive supported, requests handed to a closure. Only loopback.
+//! keep-alive supported, requests handed to a closure. Plain HTTP or HTTPS
+//! (rustls, a certificate from [`crate::tls::TestCa`]). Only loopback.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -88,40 +91,119 @@ impl Reply {
 
 type Handler = dyn Fn(&Request) -> Reply + Send + Sync + 'static;
 
+/// How a server listens.
+#[derive(Clone, Default)]
+pub enum Scheme {
+    #[default]
+    Http,
+    /// HTTPS with this certificate and key (see [`crate::tls::TestCa`]).
+    Https(Arc<ServerConfig>),
+}
+
+/// What connections a server saw, for tests that count attempts.
+#[derive(Debug, Default)]
+struct Counters {
+    accepted: AtomicUsize,
+    /// Why each failed TLS handshake failed, as rustls says it.
+    handshake_failures: Mutex<Vec<String>>,
+}
+
 /// A running server; stops accepting when dropped.
 pub struct Server {
     addr: SocketAddr,
+    https: bool,
     stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
 }
 
 impl Server {
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
+        Server::start_with(Scheme::Http, handler)
+    }
+
+    pub fn start_with(
+        scheme: Scheme,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
         let handler: Arc<Handler> = Arc::new(handler);
-        let stop2 = stop.clone();
+        let https = matches!(scheme, Scheme::Https(_));
+        let (stop2, counters2) = (stop.clone(), counters.clone());
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
+                counters2.accepted.fetch_add(1, Ordering::SeqCst);
                 let handler = handler.clone();
                 let stop3 = stop2.clone();
-                thread::spawn(move || serve_conn(conn, &*handler, &stop3));
+                let counters3 = counters2.clone();
+                let scheme = scheme.clone();
+                thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(120)));
+                    // Head and body go out in two writes; with Nagle on, the
+                    // body waits for the client's delayed ACK (40 ms on
+                    // Linux) and every call looks slow.
+                    let _ = conn.set_nodelay(true);
+                    match scheme {
+                        Scheme::Http => serve_conn(conn, &*handler, &stop3),
+                        Scheme::Https(config) => {
+                            let Ok(tls) = ServerConnection::new(config) else {
+                                return;
+                            };
+                            let mut stream = StreamOwned::new(tls, conn);
+                            while stream.conn.is_handshaking() {
+                                if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
+                                    counters3
+                                        .handshake_failures
+                                        .lock()
+                                        .unwrap_or_else(|p| p.into_inner())
+                                        .push(e.to_string());
+                                    return;
+                                }
+                            }
+                            serve_conn(stream, &*handler, &stop3);
+                        }
+                    }
+                });
             }
         });
-        Server { addr, stop }
+        Server {
+            addr,
+            https,
+            stop,
+            counters,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// TCP connections accepted so far (each TLS handshake attempt is one).
+    pub fn connections(&self) -> usize {
+        self.counters.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Failed TLS handshakes so far, each as the server saw it (for an
+    /// untrusted certificate the client's alert, e.g. "received fatal
+    /// alert: UnknownCA").
+    pub fn handshake_failures(&self) -> Vec<String> {
+        self.counters
+            .handshake_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -133,15 +215,7 @@ impl Drop for Server {
     }
 }
 
-fn serve_conn(conn: TcpStream, handler: &Handler, stop: &AtomicBool) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(120)));
-    // Head and body go out in two writes; with Nagle on, the body waits for
-    // the client's delayed ACK (40 ms on Linux) and every call looks slow.
-    let _ = conn.set_nodelay(true);
-    let Ok(write_half) = conn.try_clone() else {
-        return;
-    };
-    let mut out = write_half;
+fn serve_conn<S: Read + Write>(conn: S, handler: &Handler, stop: &AtomicBool) {
     let mut reader = BufReader::new(conn);
     loop {
         if stop.load(Ordering::SeqCst) {
@@ -166,9 +240,9 @@ fn serve_conn(conn: TcpStream, handler: &Handler, stop: &AtomicBool) {
                     reason(status),
                     body.len() * 2 + 10
                 );
-                let _ = out.write_all(head.as_bytes());
-                let _ = out.write_all(&body);
-                let _ = out.flush();
+                let _ = reader.get_mut().write_all(head.as_bytes());
+                let _ = reader.get_mut().write_all(&body);
+                let _ = reader.get_mut().flush();
                 return;
             }
             Reply::Full {
@@ -185,10 +259,12 @@ fn serve_conn(conn: TcpStream, handler: &Handler, stop: &AtomicBool) {
                     head.push_str("connection: close\r\n");
                 }
                 head.push_str("\r\n");
-                if out.write_all(head.as_bytes()).is_err() || out.write_all(&body).is_err() {
+                if reader.get_mut().write_all(head.as_bytes()).is_err()
+                    || reader.get_mut().write_all(&body).is_err()
+                {
                     return;
                 }
-                let _ = out.flush();
+                let _ = reader.get_mut().flush();
                 if !keep_alive {
                     return;
                 }
@@ -198,7 +274,7 @@ fn serve_conn(conn: TcpStream, handler: &Handler, stop: &AtomicBool) {
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_request<S: Read>(reader: &mut BufReader<S>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;

@@ -2,9 +2,11 @@
 //! built on it, fakes of the Telegram Bot API and of LLM providers
 //! (OpenAI-compatible and Anthropic Messages) that follow the public API
 //! docs: status codes, `ok:false` bodies, `retry_after`. Tests and benches
-//! drive the real picoclaw binary against them. Nothing here listens on a
-//! non-loopback address.
+//! drive the real picoclaw binary against them. Each fake can also serve
+//! HTTPS with a certificate from a CA made at test time ([`tls`]). Nothing
+//! here listens on a non-loopback address.
 
 pub mod fake_llm;
 pub mod fake_telegram;
 pub mod http;
+pub mod tls;
