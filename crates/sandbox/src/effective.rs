@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::enforce::{decide, Enforcement};
 use crate::error::SandboxError;
-use crate::landlock::{handled_net, scopes, RealFs};
+use crate::landlock::{has_port_rules, has_scopes, RealFs};
 use crate::policy::Policy;
 use crate::probe::Capabilities;
 use crate::{ns, rules, seccomp};
@@ -122,8 +122,8 @@ pub fn effective(policy: &Policy, caps: &Capabilities) -> Result<Effective, Sand
             abi,
             paths,
             hidden: rules::hidden(policy),
-            tcp_connect: (handled_net(abi) != 0).then(|| policy.allow_net_ports.clone()),
-            scoped: scopes(abi) != 0,
+            tcp_connect: has_port_rules(abi).then(|| policy.allow_net_ports.clone()),
+            scoped: has_scopes(abi),
         }
     });
     let namespaces = match (decision.namespaces, &workspace) {

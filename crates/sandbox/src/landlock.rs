@@ -1,90 +1,57 @@
-//! Landlock through raw syscalls: access masks per ABI, the pure planner
-//! that turns roots and hidden paths into path rules, ruleset creation in
-//! the parent and the one-syscall restrict step for the child.
+//! Landlock: the access rights each rule grants, the pure planner that
+//! turns roots and hidden paths into path rules, and the ruleset, built
+//! with the Landlock maintainers' `landlock` crate in the parent and
+//! applied by the child after fork.
 //!
-//! Raw syscalls rather than the `landlock` crate: we need the exact masks
-//! per ABI (the crate's best-effort compatibility silently drops rights),
-//! the ruleset fd must be built in the parent and applied after fork, and
-//! the whole thing is ~150 lines instead of another dependency.
+//! Between fork and exec the child may not allocate (the parent is
+//! multi-threaded). The crate's `add_rule` and `restrict_self` do not:
+//! their errors are plain enums around `io::Error::last_os_error()`, and
+//! every path is an fd opened before the fork (or with a constant C
+//! string in the child), so the child uses the crate too.
+//!
+//! Rights are requested exactly at the ABI `decide` picked: under enforce
+//! with `CompatLevel::HardRequirement` (an ABI the kernel lacks fails the
+//! spawn), under best effort with `CompatLevel::BestEffort`, whose silent
+//! downgrade the child detects in the `RestrictionStatus` and reports, so
+//! the label never claims more than held.
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-pub(crate) const EXECUTE: u64 = 1 << 0;
-pub(crate) const WRITE_FILE: u64 = 1 << 1;
-pub(crate) const READ_FILE: u64 = 1 << 2;
-pub(crate) const READ_DIR: u64 = 1 << 3;
-const MAKE_CHAR: u64 = 1 << 6;
-const MAKE_BLOCK: u64 = 1 << 11;
-const REFER: u64 = 1 << 13;
-pub(crate) const TRUNCATE: u64 = 1 << 14;
-const IOCTL_DEV: u64 = 1 << 15;
-/// Rights that make sense on a non-directory; the kernel rejects the others.
-const FILE_RIGHTS: u64 = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV;
-
-const NET_BIND_TCP: u64 = 1 << 0;
-const NET_CONNECT_TCP: u64 = 1 << 1;
-const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
-const SCOPE_SIGNAL: u64 = 1 << 1;
-
-const CREATE_RULESET_VERSION: u32 = 1 << 0;
-const RULE_PATH_BENEATH: u32 = 1;
-const RULE_NET_PORT: u32 = 2;
+use landlock::{
+    Access as _, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
+    RestrictionStatus, Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetError,
+    RulesetStatus, Scope, ABI,
+};
 
 /// Newest ABI whose features we use (6: scopes). 7 only adds audit flags.
 pub(crate) const FULL_ABI: u32 = 6;
 
-#[repr(C)]
-struct RulesetAttr {
-    handled_access_fs: u64,
-    handled_access_net: u64,
-    scoped: u64,
-}
+/// Newest ABI whose rights this code was reviewed against: a newer kernel
+/// is used at this level, so a right added later is never granted to the
+/// workspace unreviewed.
+const NEWEST_REVIEWED: u32 = 7;
 
-#[repr(C, packed)]
-struct PathBeneathAttr {
-    allowed_access: u64,
-    parent_fd: i32,
-}
-
-#[repr(C)]
-struct NetPortAttr {
-    allowed_access: u64,
-    port: u64,
+fn abi(abi: u32) -> ABI {
+    ABI::from(abi.min(NEWEST_REVIEWED) as i32)
 }
 
 /// Every filesystem right the kernel knows at `abi`.
-pub(crate) fn handled_fs(abi: u32) -> u64 {
-    let mut all = (1 << 13) - 1;
-    if abi >= 2 {
-        all |= REFER;
-    }
-    if abi >= 3 {
-        all |= TRUNCATE;
-    }
-    if abi >= 5 {
-        all |= IOCTL_DEV;
-    }
-    all
+pub(crate) fn handled_fs(v: u32) -> BitFlags<AccessFs> {
+    AccessFs::from_all(abi(v))
 }
 
-pub(crate) fn handled_net(abi: u32) -> u64 {
-    if abi >= 4 {
-        NET_BIND_TCP | NET_CONNECT_TCP
-    } else {
-        0
-    }
+/// The ABI has TCP port rules (4).
+pub(crate) fn has_port_rules(v: u32) -> bool {
+    !AccessNet::from_all(abi(v)).is_empty()
 }
 
-pub(crate) fn scopes(abi: u32) -> u64 {
-    if abi >= 6 {
-        SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
-    } else {
-        0
-    }
+/// The ABI has the signal and abstract-socket scopes (6).
+pub(crate) fn has_scopes(v: u32) -> bool {
+    !Scope::from_all(abi(v)).is_empty()
 }
 
 /// What a path rule grants, before masking to the ABI and file type.
@@ -100,18 +67,22 @@ pub(crate) enum Access {
 }
 
 impl Access {
-    pub(crate) fn bits(self, abi: u32, is_dir: bool) -> u64 {
+    pub(crate) fn rights(self, v: u32, is_dir: bool) -> BitFlags<AccessFs> {
+        let all = handled_fs(v);
         let raw = match self {
-            Access::ReadExec => EXECUTE | READ_FILE | READ_DIR,
-            Access::ReadOnly => READ_FILE | READ_DIR,
-            Access::DevNull => READ_FILE | WRITE_FILE | TRUNCATE,
-            Access::ReadWrite => handled_fs(abi) & !(MAKE_CHAR | MAKE_BLOCK | IOCTL_DEV),
+            Access::ReadExec => AccessFs::Execute | AccessFs::ReadFile | AccessFs::ReadDir,
+            Access::ReadOnly => AccessFs::ReadFile | AccessFs::ReadDir,
+            Access::DevNull => AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate,
+            Access::ReadWrite => {
+                all & !(AccessFs::MakeChar | AccessFs::MakeBlock | AccessFs::IoctlDev)
+            }
         };
-        let masked = raw & handled_fs(abi);
+        // The kernel rejects directory-only rights on a file.
+        let masked = raw & all;
         if is_dir {
             masked
         } else {
-            masked & FILE_RIGHTS
+            masked & AccessFs::from_file(abi(v))
         }
     }
 
@@ -215,12 +186,15 @@ pub(crate) fn canonical_or_lexical(path: &Path) -> PathBuf {
 }
 
 /// Asks the kernel for its Landlock ABI; `None` when absent or disabled.
+/// A raw query: the crate keeps its own on purpose private (so rulesets
+/// never depend on it), but labels and `decide` need the number.
 pub(crate) fn probe_abi() -> Option<u32> {
+    const CREATE_RULESET_VERSION: u32 = 1 << 0;
     // SAFETY: the documented version query takes no attribute pointer.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<RulesetAttr>(),
+            std::ptr::null::<u8>(),
             0usize,
             CREATE_RULESET_VERSION,
         )
@@ -242,19 +216,12 @@ pub(crate) struct OpenedRule {
 impl OpenedRule {
     pub(crate) fn open(rule: &FsRule) -> io::Result<OpenedRule> {
         let c = CString::new(rule.path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-        // SAFETY: c is a valid C string; O_PATH opens without read permission.
-        let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is fresh and ours.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: st is plain data filled by fstat.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: valid fd and out pointer.
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = nix::fcntl::open(
+            c.as_c_str(),
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        let st = nix::sys::stat::fstat(&fd)?;
         Ok(OpenedRule {
             path: rule.path.clone(),
             access: rule.access,
@@ -279,108 +246,129 @@ pub(crate) fn open_rules(rules: &[FsRule]) -> Vec<OpenedRule> {
         .collect()
 }
 
-/// Builds the ruleset in the parent from already opened rules.
+/// Builds the ruleset in the parent from already opened rules, handling
+/// exactly what ABI `v` offers. `strict`: enforce, so a right or scope
+/// the kernel lacks is an error instead of a downgrade.
 pub(crate) fn build_ruleset<'a>(
-    abi: u32,
+    v: u32,
+    strict: bool,
     rules: impl IntoIterator<Item = &'a OpenedRule>,
     ports: &[u16],
-) -> io::Result<OwnedFd> {
-    let attr = RulesetAttr {
-        handled_access_fs: handled_fs(abi),
-        handled_access_net: handled_net(abi),
-        scoped: scopes(abi),
+) -> Result<RulesetCreated, RulesetError> {
+    let level = if strict {
+        CompatLevel::HardRequirement
+    } else {
+        CompatLevel::BestEffort
     };
-    // SAFETY: attr is a valid ruleset_attr of the size we pass; the kernel
-    // accepts a larger struct from an older ABI when the extra fields are 0.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            &attr as *const RulesetAttr,
-            std::mem::size_of::<RulesetAttr>(),
-            0u32,
-        )
-    };
-    let fd = RawFd::try_from(rc).map_err(|_| io::Error::other("bad ruleset fd"))?;
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(level)
+        .handle_access(handled_fs(v))?;
+    if has_port_rules(v) {
+        ruleset = ruleset.handle_access(AccessNet::from_all(abi(v)))?;
     }
-    // SAFETY: the kernel just gave us this fd (O_CLOEXEC by default).
-    let ruleset = unsafe { OwnedFd::from_raw_fd(fd) };
+    if has_scopes(v) {
+        ruleset = ruleset.scope(Scope::from_all(abi(v)))?;
+    }
+    // no_new_privs is the child's own step (it also guards seccomp).
+    let mut created = ruleset.create()?.no_new_privs(false);
     for rule in rules {
-        let allowed = rule.access.bits(abi, rule.is_dir);
-        if allowed == 0 {
+        let allowed = rule.access.rights(v, rule.is_dir);
+        if allowed.is_empty() {
             continue;
         }
-        let e = add_path_rule(ruleset.as_raw_fd(), allowed, rule.fd.as_raw_fd());
-        if e != 0 {
-            picoclaw_core::debug!(
-                "landlock rule for {} skipped: {}",
-                rule.path.display(),
-                io::Error::from_raw_os_error(e)
-            );
+        if let Err(e) = (&mut created).add_rule(PathBeneath::new(rule.fd.as_fd(), allowed)) {
+            picoclaw_core::debug!("landlock rule for {} skipped: {e}", rule.path.display());
         }
     }
-    if handled_net(abi) != 0 {
+    if has_port_rules(v) {
         for port in ports {
-            let attr = NetPortAttr {
-                allowed_access: NET_CONNECT_TCP,
-                port: u64::from(*port),
-            };
-            // SAFETY: valid net_port_attr for RULE_NET_PORT.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_landlock_add_rule,
-                    ruleset.as_raw_fd(),
-                    RULE_NET_PORT,
-                    &attr as *const NetPortAttr,
-                    0u32,
-                )
-            };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            (&mut created).add_rule(NetPort::new(*port, AccessNet::ConnectTcp))?;
         }
     }
-    Ok(ruleset)
+    Ok(created)
 }
 
-/// One path rule; async-signal-safe (the namespace child adds its fresh
-/// `/proc` this way). Returns 0 or an errno.
-pub(crate) fn add_path_rule(ruleset: RawFd, allowed: u64, target: RawFd) -> i32 {
-    let attr = PathBeneathAttr {
-        allowed_access: allowed,
-        parent_fd: target,
+/// Child side: one read-only rule for the fresh `/proc` of the namespace
+/// backend. Allocation-free (constant path, crate errors are plain data).
+/// Returns 0 or an errno.
+pub(crate) fn add_proc_rule(ruleset: &mut RulesetCreated, rights: BitFlags<AccessFs>) -> i32 {
+    let fd = match nix::fcntl::open(
+        c"/proc",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => return e as i32,
     };
-    // SAFETY: valid path_beneath_attr for RULE_PATH_BENEATH.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_add_rule,
-            ruleset,
-            RULE_PATH_BENEATH,
-            &attr as *const PathBeneathAttr,
-            0u32,
-        )
-    };
-    if rc == 0 {
-        0
-    } else {
-        errno()
+    match ruleset.add_rule(PathBeneath::new(fd, rights)) {
+        Ok(_) => 0,
+        Err(_) => errno(),
     }
 }
 
-/// Child side: one syscall, async-signal-safe. Returns 0 or an errno.
-pub(crate) fn restrict_self(ruleset_fd: RawFd) -> i32 {
-    // SAFETY: plain syscall on an fd inherited from the parent.
-    let rc = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset_fd, 0u32) };
-    if rc == 0 {
-        0
-    } else {
-        errno()
+/// Child side: applies the ruleset; allocation-free. `Ok(true)`: fully
+/// enforced; `Ok(false)`: the best-effort crate dropped something this
+/// kernel lacks; `Err(errno)`: not applied.
+pub(crate) fn restrict_self(ruleset: RulesetCreated) -> Result<bool, i32> {
+    match ruleset.restrict_self() {
+        Ok(RestrictionStatus {
+            ruleset: RulesetStatus::FullyEnforced,
+            ..
+        }) => Ok(true),
+        Ok(RestrictionStatus {
+            ruleset: RulesetStatus::PartiallyEnforced,
+            ..
+        }) => Ok(false),
+        Ok(_) => Err(libc::EOPNOTSUPP),
+        Err(_) => Err(errno()),
     }
 }
 
+/// The errno of the syscall that just failed (EIO when none is set).
 pub(crate) fn errno() -> i32 {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+    match nix::errno::Errno::last_raw() {
+        0 => libc::EIO,
+        e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The uapi bit numbers (include/uapi/linux/landlock.h), so moving to
+    /// the crate changed no right.
+    #[test]
+    fn rights_are_the_kernel_bits_per_abi_and_file_type() {
+        let (exec, write, read, read_dir) = (1u64, 1 << 1, 1 << 2, 1 << 3);
+        let (make_char, make_block, refer, truncate) = (1 << 6, 1 << 11, 1 << 13, 1 << 14);
+        assert_eq!(
+            Access::ReadExec.rights(1, true).bits(),
+            exec | read | read_dir
+        );
+        assert_eq!(Access::ReadExec.rights(7, false).bits(), exec | read);
+        let dir_rw = ((1 << 13) - 1) | refer | truncate;
+        assert_eq!(
+            Access::ReadWrite.rights(7, true).bits(),
+            dir_rw & !(make_char | make_block)
+        );
+        assert_eq!(
+            Access::ReadWrite.rights(1, true).bits(),
+            ((1 << 13) - 1) & !(make_char | make_block)
+        );
+        assert_eq!(
+            Access::ReadWrite.rights(7, false).bits(),
+            exec | write | read | truncate
+        );
+        // No truncate right before ABI 3.
+        assert_eq!(Access::DevNull.rights(2, false).bits(), write | read);
+        assert_eq!(handled_fs(7).bits(), dir_rw | (1 << 15));
+    }
+
+    #[test]
+    fn a_newer_kernel_is_used_at_the_newest_reviewed_abi() {
+        assert_eq!(handled_fs(10), handled_fs(NEWEST_REVIEWED));
+        assert!(has_port_rules(4) && !has_port_rules(3));
+        assert!(has_scopes(6) && !has_scopes(5));
+    }
 }

@@ -30,6 +30,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use nix::mount::MsFlags;
+
 use crate::effective::Mount;
 use crate::error::SandboxError;
 use crate::policy::Policy;
@@ -66,16 +68,16 @@ pub(crate) enum Op {
     Bind {
         src: CString,
         dst: CString,
-        flags: libc::c_ulong,
+        flags: MsFlags,
     },
     /// Remount an existing (sub)mount with `flags`.
     Remount {
         dst: CString,
-        flags: libc::c_ulong,
+        flags: MsFlags,
     },
     Tmpfs {
         dst: CString,
-        flags: libc::c_ulong,
+        flags: MsFlags,
         data: CString,
     },
     Proc(CString),
@@ -107,30 +109,25 @@ fn under(stage: &Path, p: &Path) -> PathBuf {
 
 /// Flags of the mount holding `p` that a remount must keep: in a user
 /// namespace they are locked, and dropping one fails with EPERM.
-fn locked_flags(p: &Path) -> libc::c_ulong {
-    let Ok(cp) = CString::new(p.as_os_str().as_bytes()) else {
-        return 0;
+fn locked_flags(p: &Path) -> MsFlags {
+    let Ok(st) = nix::sys::statvfs::statvfs(p) else {
+        return MsFlags::empty();
     };
-    // SAFETY: plain data filled by statvfs.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid C string and out pointer.
-    if unsafe { libc::statvfs(cp.as_ptr(), &mut st) } != 0 {
-        return 0;
-    }
-    // libc defines ST_RELATIME for glibc only; the kernel's statfs flag
-    // is 0x1000 on every architecture, musl included.
+    // nix (like libc) names ST_RELATIME for glibc only; the kernel's
+    // statfs flag is 0x1000 on every architecture, musl included.
     const ST_RELATIME: libc::c_ulong = 0x1000;
-    let mut out = 0;
+    let bits = st.flags().bits();
+    let mut out = MsFlags::empty();
     for (st_flag, ms_flag) in [
-        (libc::ST_NOSUID, libc::MS_NOSUID),
-        (libc::ST_NODEV, libc::MS_NODEV),
-        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-        (libc::ST_NOATIME, libc::MS_NOATIME),
-        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (ST_RELATIME, libc::MS_RELATIME),
-        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOSUID, MsFlags::MS_NOSUID),
+        (libc::ST_NODEV, MsFlags::MS_NODEV),
+        (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (libc::ST_NOATIME, MsFlags::MS_NOATIME),
+        (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
+        (libc::ST_RDONLY, MsFlags::MS_RDONLY),
     ] {
-        if st.f_flag & st_flag != 0 {
+        if bits & st_flag != 0 {
             out |= ms_flag;
         }
     }
@@ -164,9 +161,12 @@ fn mount_points() -> Vec<PathBuf> {
 
 /// The flags every remount of a bind carries: read-only, or read-write
 /// for the workspace and tmp, never setuid or device files.
-const RO: libc::c_ulong =
-    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV;
-const RW: libc::c_ulong = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV;
+const RO: MsFlags = MsFlags::MS_REMOUNT
+    .union(MsFlags::MS_BIND)
+    .union(MsFlags::MS_RDONLY)
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV);
+const RW: MsFlags = RO.difference(MsFlags::MS_RDONLY);
 
 struct Builder {
     stage: PathBuf,
@@ -292,7 +292,10 @@ impl Builder {
             match h.symlink_metadata() {
                 Ok(m) if m.is_dir() => self.ops.push(Op::Tmpfs {
                     dst: self.at(h)?,
-                    flags: libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    flags: MsFlags::MS_RDONLY
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::MS_NODEV
+                        | MsFlags::MS_NOEXEC,
                     data: CString::from(c"mode=000,size=4k"),
                 }),
                 Ok(m) if m.file_type().is_symlink() => {}
@@ -326,7 +329,10 @@ impl Builder {
             self.ops.push(Op::Bind {
                 src: c(&host)?,
                 dst: self.at(&host)?,
-                flags: libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | locked_flags(&host),
+                flags: MsFlags::MS_REMOUNT
+                    | MsFlags::MS_BIND
+                    | MsFlags::MS_NOSUID
+                    | locked_flags(&host),
             });
         }
         for (target, name) in DEV_LINKS {
@@ -356,8 +362,10 @@ impl Builder {
 
 /// The user namespace maps: picoclaw's own ids, and nothing else.
 fn user_maps() -> Result<UserMaps, SandboxError> {
-    // SAFETY: getters without failure modes.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
     let map = |id: u32| {
         CString::new(format!("{id} {id} 1\n")).map_err(|_| SandboxError::Policy("nul".into()))
     };
@@ -413,8 +421,7 @@ pub(crate) fn plan(
 pub(crate) fn probe() -> Option<bool> {
     static CACHE: OnceLock<Option<bool>> = OnceLock::new();
     *CACHE.get_or_init(|| {
-        // SAFETY: geteuid cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = nix::unistd::geteuid().is_root();
         let flags = BASE_FLAGS | libc::CLONE_NEWNET;
         if root && trial_clone(flags) {
             return Some(false);
@@ -424,6 +431,9 @@ pub(crate) fn probe() -> Option<bool> {
 }
 
 fn trial_clone(flags: libc::c_int) -> bool {
+    // A raw clone, not nix's: nix::sched::clone runs a boxed closure on a
+    // caller-allocated stack, while the real spawn (spawn.rs) needs a
+    // fork-like clone, and the trial must ask the kernel the same thing.
     // SAFETY: a fork-like clone (no new stack); the child only calls
     // _exit, which is async-signal-safe.
     unsafe {
@@ -478,7 +488,7 @@ pub(crate) fn mounts(plan: &NsPlan) -> Vec<Mount> {
             Op::Bind { src, dst, flags } => Some(Mount::Bind {
                 at: inside(dst),
                 from: path(src),
-                writable: flags & libc::MS_RDONLY == 0,
+                writable: !flags.contains(MsFlags::MS_RDONLY),
             }),
             Op::Remount { dst, .. } => Some(Mount::ReadOnlySubmount(inside(dst))),
             Op::Tmpfs { dst, .. } => Some(Mount::HiddenDir(inside(dst))),

@@ -25,14 +25,9 @@ pub struct Capabilities {
 /// per process), so callers need not cache.
 pub fn probe() -> Capabilities {
     let ns = crate::ns::probe();
-    // SAFETY: query-only calls without pointers.
-    let (uid, gid, nnp) = unsafe {
-        (
-            libc::geteuid(),
-            libc::getegid(),
-            libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) >= 0,
-        )
-    };
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let nnp = nix::sys::prctl::get_no_new_privs().is_ok();
     Capabilities {
         landlock_abi: landlock::probe_abi(),
         seccomp: crate::seccomp::available(),

@@ -9,6 +9,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 use picoclaw_core::Cancel;
 
 use crate::output::Capture;
@@ -26,23 +31,22 @@ pub(crate) struct Pumped {
     pub pipes_abandoned: bool,
 }
 
+/// Only called while the leader is alive or an unreaped zombie, so the
+/// group id cannot have been reused.
 fn kill_group(pgid: libc::pid_t) {
-    // SAFETY: only called while the leader is alive or an unreaped zombie,
-    // so the group id cannot have been reused.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-        libc::kill(pgid, libc::SIGKILL);
+    let pid = Pid::from_raw(pgid);
+    let _ = killpg(pid, Signal::SIGKILL);
+    let _ = kill(pid, Signal::SIGKILL);
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
     }
 }
 
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
-}
-
+/// `pidfd_open` stays raw: nix has no wrapper for it.
 fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     // SAFETY: plain syscall; the fd is ours on success.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -88,7 +92,7 @@ pub(crate) fn pump(
     .into_iter()
     .flatten()
     {
-        set_nonblocking(fd.as_raw_fd());
+        set_nonblocking(fd);
     }
     let mut pump = Pump {
         pgid: child.pid,
@@ -279,29 +283,34 @@ impl Pump<'_> {
     }
 }
 
-fn try_wait(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
-    let mut st = 0;
-    // SAFETY: waitpid on our own child with an out pointer.
-    let rc = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
-    match rc {
-        0 => Ok(None),
-        r if r == pid => Ok(Some(ExitStatus::from_raw(st))),
-        _ => Err(io::Error::last_os_error()),
+fn status_of(st: WaitStatus) -> Option<ExitStatus> {
+    match st {
+        WaitStatus::Exited(_, code) => Some(ExitStatus::from_raw((code & 0xff) << 8)),
+        WaitStatus::Signaled(_, sig, core) => Some(ExitStatus::from_raw(
+            sig as i32 | if core { 0x80 } else { 0 },
+        )),
+        _ => None,
     }
+}
+
+fn try_wait(pid: libc::pid_t) -> io::Result<Option<ExitStatus>> {
+    Ok(status_of(waitpid(
+        Pid::from_raw(pid),
+        Some(WaitPidFlag::WNOHANG),
+    )?))
 }
 
 /// Blocks until `pid` is reaped.
 pub(crate) fn wait(pid: libc::pid_t) -> io::Result<ExitStatus> {
     loop {
-        let mut st = 0;
-        // SAFETY: as above.
-        let rc = unsafe { libc::waitpid(pid, &mut st, 0) };
-        if rc == pid {
-            return Ok(ExitStatus::from_raw(st));
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(st) => {
+                if let Some(st) = status_of(st) {
+                    return Ok(st);
+                }
+            }
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ::landlock::{BitFlags, RulesetCreated};
+use nix::sys::resource::{getrlimit, Resource};
 use picoclaw_core::Cancel;
 
 use crate::child::{self, ChildSetup, FATAL, STEP_LANDLOCK, STEP_SECCOMP};
@@ -103,7 +105,8 @@ pub fn run(
 /// [`run`] with the capabilities supplied by the caller: tests pretend a
 /// kernel without Landlock or with an older ABI (a lower ABI is really
 /// applied at that level). Claiming more than the kernel has makes the
-/// spawn fail, never silently weakens it.
+/// spawn fail under enforce, and is listed as missing under best effort;
+/// it never silently weakens the label.
 pub fn run_with(
     policy: &Policy,
     caps: &Capabilities,
@@ -133,9 +136,9 @@ pub fn run_with(
         filters: seccomp_filters(policy, decision.seccomp)?,
         strict: policy.mode == Mode::Enforce,
         status: status_w,
-        proc_rule_bits: match (decision.landlock_abi, &ns_plan) {
-            (Some(abi), Some(_)) => Access::ReadOnly.bits(abi, /*is_dir*/ true),
-            _ => 0,
+        proc_rights: match (decision.landlock_abi, &ns_plan) {
+            (Some(abi), Some(_)) => Access::ReadOnly.rights(abi, /*is_dir*/ true),
+            _ => BitFlags::EMPTY,
         },
         ns: ns_plan,
         cwd: CString::new(workspace.as_os_str().as_bytes())
@@ -174,7 +177,7 @@ fn landlock_ruleset(
     abi: Option<u32>,
     workspace: &Path,
     tmp: &Path,
-) -> Result<Option<OwnedFd>, SandboxError> {
+) -> Result<Option<RulesetCreated>, SandboxError> {
     let Some(abi) = abi else {
         return Ok(None);
     };
@@ -189,9 +192,18 @@ fn landlock_ruleset(
         .collect();
     let own = landlock::open_rules(&own);
     let system = plan::system_rules(policy);
-    landlock::build_ruleset(abi, system.iter().chain(&own), &policy.allow_net_ports)
-        .map(Some)
-        .map_err(setup_err("building the landlock ruleset"))
+    let strict = policy.mode == Mode::Enforce;
+    landlock::build_ruleset(
+        abi,
+        strict,
+        system.iter().chain(&own),
+        &policy.allow_net_ports,
+    )
+    .map(Some)
+    .map_err(|e| SandboxError::Setup {
+        what: "building the landlock ruleset",
+        source: io::Error::other(e),
+    })
 }
 
 fn seccomp_filters(policy: &Policy, wanted: bool) -> Result<Option<Filters>, SandboxError> {
@@ -265,6 +277,10 @@ fn child_report(
         .into_iter()
         .filter(|(s, e)| *e != 0 && *s != child::STEP_NS_OP)
     {
+        if step == child::STEP_LANDLOCK_PARTIAL {
+            enforcement.missing.push(child::step_name(step).to_string());
+            continue;
+        }
         let why = io::Error::from_raw_os_error(errno);
         if step == STEP_LANDLOCK {
             enforcement.landlock_abi = None;
@@ -296,71 +312,36 @@ fn outcome(pumped: pump::Pumped, duration: Duration, enforcement: Enforcement) -
     }
 }
 
-fn rlimits(l: &Limits, is_root: bool) -> [(libc::c_int, u64, u64); 6] {
+fn rlimits(l: &Limits, is_root: bool) -> [(Resource, u64, u64); 6] {
     let want = [
-        (libc::RLIMIT_CORE as libc::c_int, 0),
-        (libc::RLIMIT_CPU as libc::c_int, l.cpu_secs),
-        (libc::RLIMIT_AS as libc::c_int, l.address_space_bytes),
-        (libc::RLIMIT_FSIZE as libc::c_int, l.file_size_bytes),
-        (libc::RLIMIT_NOFILE as libc::c_int, l.open_files),
-        (libc::RLIMIT_NPROC as libc::c_int, l.processes),
+        (Resource::RLIMIT_CORE, 0),
+        (Resource::RLIMIT_CPU, l.cpu_secs),
+        (Resource::RLIMIT_AS, l.address_space_bytes),
+        (Resource::RLIMIT_FSIZE, l.file_size_bytes),
+        (Resource::RLIMIT_NOFILE, l.open_files),
+        (Resource::RLIMIT_NPROC, l.processes),
     ];
     want.map(|(res, v)| {
         // CPU: SIGXCPU at the soft limit says why; SIGKILL a second later
         // if the program ignores it.
-        let hard = if res == libc::RLIMIT_CPU as libc::c_int {
+        let hard = if res == Resource::RLIMIT_CPU {
             v.saturating_add(1)
         } else {
             v
         };
         // Without privilege a hard limit can only go down.
-        let cap = if is_root { u64::MAX } else { hard_limit(res) };
+        let cap = if is_root {
+            u64::MAX
+        } else {
+            getrlimit(res).map_or(u64::MAX, |(_, hard)| hard)
+        };
         (res, v.min(cap), hard.min(cap))
     })
 }
 
-fn hard_limit(resource: libc::c_int) -> u64 {
-    let mut cur = libc::rlimit64 {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: query into a stack struct.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_prlimit64,
-            0,
-            resource,
-            std::ptr::null::<libc::rlimit64>(),
-            &mut cur as *mut libc::rlimit64,
-        )
-    };
-    if rc == 0 {
-        cur.rlim_max
-    } else {
-        u64::MAX
-    }
-}
-
+/// The fd ceiling for the close-on-exec fallback of old kernels.
 fn current_nofile() -> libc::c_int {
-    let mut cur = libc::rlimit64 {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: query into a stack struct.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_prlimit64,
-            0,
-            libc::RLIMIT_NOFILE as libc::c_int,
-            std::ptr::null::<libc::rlimit64>(),
-            &mut cur as *mut libc::rlimit64,
-        )
-    };
-    if rc == 0 {
-        cur.rlim_cur.min(1 << 16) as libc::c_int
-    } else {
-        1024
-    }
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft.min(1 << 16) as libc::c_int)
 }
 
 /// The (empty) directory the namespace child mounts its new root on.
@@ -397,8 +378,8 @@ impl TmpDir {
         // Someone else's directory (or a symlink) at a shared /tmp path
         // could redirect or read our tool's temp files.
         let meta = root.symlink_metadata().map_err(setup)?;
-        // SAFETY: geteuid cannot fail.
-        if !meta.is_dir() || meta.uid() != unsafe { libc::geteuid() } || meta.mode() & 0o022 != 0 {
+        let me = nix::unistd::geteuid().as_raw();
+        if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o022 != 0 {
             return Err(SandboxError::Policy(format!(
                 "tmp root {} is not a directory owned by us and closed to others",
                 root.display()

@@ -3,13 +3,15 @@
 //! PID namespace), the prepared child setup, then `execve`.
 //!
 //! Everything the child touches (argv, envp, paths, pipes) is built here
-//! before the clone; the child itself only makes raw syscalls.
+//! before the clone; the child itself only makes syscalls (see `child`).
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
 
 use crate::child::{ChildSetup, FATAL, STEP_EXEC};
 use crate::error::SandboxError;
@@ -92,23 +94,15 @@ pub(crate) struct Spawned {
 }
 
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 fills the array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds are fresh and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
 }
 
 fn dev_null() -> io::Result<OwnedFd> {
-    // SAFETY: constant path; the fd is ours on success.
-    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(nix::fcntl::open(
+        c"/dev/null",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?)
 }
 
 /// Starts the child. `clone_flags` are the namespace flags (0 for a plain
@@ -133,17 +127,19 @@ pub(crate) fn spawn(
 
     // Signals stay blocked from before the clone until just before exec,
     // so none of picoclaw's handlers runs in the child.
-    // SAFETY: sigset_t is plain data; the calls only fill/swap masks.
-    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-    }
+    let mut old = SigSet::empty();
+    let _ = pthread_sigmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    );
+    // A raw clone, not nix's: nix::sched::clone runs a closure on a
+    // caller-allocated stack, while this needs a fork-like clone (the
+    // child continues on its copy of this stack, with `setup` and `image`
+    // in place) that can also create the namespaces, making the child
+    // PID 1 of the new PID namespace.
     // SAFETY: a fork-like clone (no new stack). The child runs only
-    // `child_main`, which never returns and makes raw syscalls only.
+    // `child_main`, which never returns and neither allocates nor locks.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -155,11 +151,10 @@ pub(crate) fn spawn(
         )
     };
     if pid == 0 {
-        child_main(&setup, image, stdio);
+        child_main(setup, image, stdio);
     }
     let clone_err = io::Error::last_os_error();
-    // SAFETY: restores our own mask.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     if pid < 0 {
         return Err(SandboxError::Spawn {
             step: "clone",
@@ -175,10 +170,14 @@ pub(crate) fn spawn(
     })
 }
 
-/// The child between clone and exec.
-fn child_main(setup: &ChildSetup, image: &Image, stdio: [RawFd; 3]) -> ! {
-    // SAFETY: async-signal-safe raw syscalls on data prepared before the
-    // clone; `_exit` never returns.
+/// The child between clone and exec. Owns its copy of `setup`: the
+/// Landlock ruleset is consumed by `restrict_self`.
+fn child_main(mut setup: ChildSetup, image: &Image, stdio: [RawFd; 3]) -> ! {
+    let status = setup.status.as_raw_fd();
+    // SAFETY: async-signal-safe calls on data prepared before the clone;
+    // `_exit` never returns. dup2 and execve stay raw: nix's dup2 wants an
+    // OwnedFd for the target, and its execve collects the argument
+    // pointers into a fresh Vec, an allocation after fork.
     unsafe {
         for (target, fd) in stdio.iter().enumerate() {
             let target = target as RawFd;
@@ -196,18 +195,15 @@ fn child_main(setup: &ChildSetup, image: &Image, stdio: [RawFd; 3]) -> ! {
         }
         // Rust ignores SIGPIPE in the parent; ignored signals survive exec.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
         libc::execve(
             image.path.as_ptr(),
             image.argv_ptrs.as_ptr(),
             image.envp_ptrs.as_ptr(),
         );
-        let e = crate::landlock::errno();
-        let b = e.to_le_bytes();
+        let b = crate::landlock::errno().to_le_bytes();
         let rec = [STEP_EXEC | FATAL, b[0], b[1], b[2], b[3]];
-        libc::write(setup.status.as_raw_fd(), rec.as_ptr().cast(), rec.len());
+        libc::write(status, rec.as_ptr().cast(), rec.len());
         libc::_exit(127);
     }
 }
