@@ -242,10 +242,12 @@ impl Server {
         let init = match self.initialize(&conn) {
             // The spec's test for a pre-2025 server: the initialize POST is
             // refused, so try the old GET-stream transport at the same URL.
-            Err(McpError::HttpStatus {
-                status: 400 | 404 | 405,
-                ..
-            }) if matches!(self.opts.transport, Transport::Http { .. }) => {
+            Err(
+                first @ McpError::HttpStatus {
+                    status: 400 | 404 | 405,
+                    ..
+                },
+            ) if matches!(self.opts.transport, Transport::Http { .. }) => {
                 conn.close("trying the legacy HTTP+SSE transport");
                 // A new epoch, so the first connection's "closed" event does
                 // not end the second.
@@ -255,8 +257,11 @@ impl Server {
                     s.events.clear();
                     s.epoch
                 };
-                conn = self.open(epoch, /*legacy*/ true)?;
-                self.initialize(&conn)
+                let both = |e: McpError| {
+                    McpError::Protocol(format!("initialize POST: {first}; legacy HTTP+SSE: {e}"))
+                };
+                conn = self.open(epoch, /*legacy*/ true).map_err(both)?;
+                self.initialize(&conn).map_err(both)
             }
             other => other,
         };

@@ -2,6 +2,7 @@
 //! and stdout; stderr goes to the debug log.
 
 use std::io::{BufReader, Read, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,23 +17,67 @@ use crate::rpc::{snippet, Outgoing, Peer, Transport};
 /// How long a server gets to exit by itself once its stdin is closed.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
 
+/// Frames queued for a server that is not reading them; past this the
+/// server counts as hung (a blocked pipe must never block a caller).
+const WRITE_QUEUE: usize = 64;
+
 pub(crate) struct Stdio {
-    writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+    queue: Writer,
     process: Mutex<Box<dyn Process>>,
     pid: u32,
 }
 
-fn write_frame(writer: &Mutex<Option<Box<dyn Write + Send>>>, bytes: &[u8]) -> std::io::Result<()> {
-    let mut guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(w) = guard.as_mut() else {
-        return Err(std::io::Error::other("stdin closed"));
-    };
-    // One write per frame so concurrent senders never interleave lines.
-    let mut frame = Vec::with_capacity(bytes.len() + 1);
-    frame.extend_from_slice(bytes);
-    frame.push(b'\n');
-    w.write_all(&frame)?;
-    w.flush()
+/// The sending side of the writer thread, shared with the reader thread
+/// (which answers the server's requests).
+#[derive(Clone)]
+struct Writer {
+    tx: Arc<Mutex<Option<SyncSender<Vec<u8>>>>>,
+    peer: Arc<Peer>,
+}
+
+impl Writer {
+    fn send(&self, bytes: &[u8]) -> Result<(), McpError> {
+        let mut frame = Vec::with_capacity(bytes.len() + 1);
+        frame.extend_from_slice(bytes);
+        frame.push(b'\n');
+        let guard = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = guard.as_ref() else {
+            return Err(McpError::Closed("stdin closed".into()));
+        };
+        match tx.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                drop(guard);
+                let reason = "the server stopped reading its stdin".to_string();
+                self.peer.close(reason.clone());
+                Err(McpError::Closed(reason))
+            }
+            Err(TrySendError::Disconnected(_)) => Err(McpError::Closed(
+                self.peer
+                    .closed_reason()
+                    .unwrap_or_else(|| "stdin closed".into()),
+            )),
+        }
+    }
+
+    /// Lets the writer thread finish what is queued, then close stdin.
+    fn close(&self) {
+        drop(
+            self.tx
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+}
+
+fn write_loop(mut stdin: Box<dyn Write + Send>, rx: Receiver<Vec<u8>>, peer: &Peer) {
+    for frame in rx {
+        if let Err(e) = stdin.write_all(&frame).and_then(|()| stdin.flush()) {
+            peer.close(format!("writing to the server failed: {e}"));
+            return;
+        }
+    }
 }
 
 impl Stdio {
@@ -46,13 +91,29 @@ impl Stdio {
             .launch(spec)
             .map_err(|e| McpError::Launch(format!("{}: {e}", spec.command)))?;
         let pid = launched.process.id();
-        let writer = Arc::new(Mutex::new(Some(launched.stdin)));
-        let reply_writer = writer.clone();
+        let mut process = launched.process;
+        let (tx, rx) = sync_channel(WRITE_QUEUE);
+        let queue = Writer {
+            tx: Arc::new(Mutex::new(Some(tx))),
+            peer: peer.clone(),
+        };
+        let stdin = launched.stdin;
+        let writer_peer = peer.clone();
+        let replies = queue.clone();
         let stdout = launched.stdout;
         let reader_peer = peer.clone();
-        spawn(format!("mcp-{}-out", spec.server), move || {
-            read_loop(stdout, &reader_peer, &reply_writer, max_message)
-        })?;
+        let started = spawn(format!("mcp-{}-in", spec.server), move || {
+            write_loop(stdin, rx, &writer_peer)
+        })
+        .and_then(|()| {
+            spawn(format!("mcp-{}-out", spec.server), move || {
+                read_loop(stdout, &reader_peer, &replies, max_message)
+            })
+        });
+        if let Err(e) = started {
+            process.kill();
+            return Err(e);
+        }
         if let Some(stderr) = launched.stderr {
             let server = spec.server.clone();
             spawn(format!("mcp-{}-err", spec.server), move || {
@@ -61,8 +122,8 @@ impl Stdio {
         }
         debug!("mcp {}: started pid {pid}", spec.server);
         Ok(Stdio {
-            writer,
-            process: Mutex::new(launched.process),
+            queue,
+            process: Mutex::new(process),
             pid,
         })
     }
@@ -77,21 +138,15 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<(), McpError
         .map_err(|e| McpError::Launch(format!("thread: {e}")))
 }
 
-fn read_loop(
-    stdout: Box<dyn Read + Send>,
-    peer: &Peer,
-    writer: &Mutex<Option<Box<dyn Write + Send>>>,
-    max: usize,
-) {
+fn read_loop(stdout: Box<dyn Read + Send>, peer: &Peer, replies: &Writer, max: usize) {
     let mut r = BufReader::with_capacity(16 * 1024, stdout);
     let mut line = Vec::new();
     let reason = loop {
         match read_line(&mut r, max, &mut line) {
             Ok(Line::Data) => {
                 for reply in peer.deliver_frame(&line) {
-                    if let Err(e) = write_frame(writer, &reply) {
-                        peer.close(format!("writing to the server failed: {e}"));
-                    }
+                    // Never blocks: a full queue closes the connection.
+                    let _ = replies.send(&reply);
                 }
             }
             Ok(Line::TooLong(n)) => peer.oversized(n, max),
@@ -119,18 +174,12 @@ fn log_stderr(stderr: Box<dyn Read + Send>, server: &str) {
 
 impl Transport for Stdio {
     fn send(&self, msg: Outgoing<'_>) -> Result<(), McpError> {
-        write_frame(&self.writer, msg.bytes)
-            .map_err(|e| McpError::Closed(format!("writing to the server failed: {e}")))
+        self.queue.send(msg.bytes)
     }
 
     fn close(&self) {
         // Closing stdin is the protocol's polite shutdown; kill if ignored.
-        drop(
-            self.writer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        self.queue.close();
         let mut process = self.process.lock().unwrap_or_else(PoisonError::into_inner);
         let until = Instant::now() + EXIT_GRACE;
         while Instant::now() < until {

@@ -188,3 +188,19 @@ fn an_expired_session_fails_the_call_and_a_new_session_is_started() {
         .unwrap();
     assert_eq!(last_call.header("mcp-session-id"), Some("sess-2"));
 }
+
+#[test]
+fn a_url_that_is_neither_transport_reports_both_attempts() {
+    let server = Server::start(|_req: &Request| Reply::raw(404, "text/plain", "nothing here"));
+    let mut o = ServerOptions::http("nowhere", format!("{}/mcp", server.url()));
+    o.restart_backoff = (Duration::from_millis(20), Duration::from_millis(200));
+    let m = start(vec![o]);
+    assert!(!m.wait_ready(Duration::from_secs(20)));
+    let err = status(&m, "nowhere").last_error.unwrap_or_default();
+    assert!(
+        err.contains("initialize POST: HTTP 404: nothing here"),
+        "{err}"
+    );
+    assert!(err.contains("legacy HTTP+SSE: HTTP 404"), "{err}");
+    assert!(m.tools().is_empty());
+}

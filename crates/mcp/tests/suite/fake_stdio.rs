@@ -27,7 +27,8 @@ fn tools_are_offered_as_mcp_server_tool_with_their_schema_and_answer_calls() {
             "mcp_fake_add_tool",
             "mcp_fake_slow",
             "mcp_fake_freeze",
-            "mcp_fake_crash"
+            "mcp_fake_crash",
+            "mcp_fake_deafen"
         ]
     );
     let echo = tool(&m, "mcp_fake_echo").spec();
@@ -71,7 +72,7 @@ fn tools_are_offered_as_mcp_server_tool_with_their_schema_and_answer_calls() {
 fn a_paged_tool_list_is_followed_to_the_last_cursor() {
     let dir = TempDir::new("paged");
     let m = start_ready(vec![fake("fake", "paged", &dir)]);
-    assert_eq!(m.tools().len(), 9);
+    assert_eq!(m.tools().len(), 10);
     let cursors: Vec<Value> = logged(&dir)
         .into_iter()
         .filter(|m| m["method"] == "tools/list")
@@ -139,7 +140,8 @@ fn only_enabled_tools_are_offered_but_mcp_call_reaches_the_rest() {
             "add_tool",
             "slow",
             "freeze",
-            "crash"
+            "crash",
+            "deafen"
         ]
     );
     let out = m.call("fake", "env", json!({})).unwrap();
@@ -210,7 +212,7 @@ fn list_changed_refreshes_the_offered_tools_without_a_restart() {
     );
     let s = status(&m, "fake");
     assert_eq!((s.list_refreshes, s.restarts), (1, 0));
-    assert_eq!(s.tools.len(), 10);
+    assert_eq!(s.tools.len(), 11);
 }
 
 #[test]

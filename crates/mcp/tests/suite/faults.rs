@@ -215,3 +215,42 @@ fn a_server_that_cannot_start_is_retried_and_its_calls_say_unavailable() {
     ));
     assert!(!m.wait_ready(Duration::from_millis(100)));
 }
+
+#[test]
+fn a_server_that_stops_reading_its_stdin_never_blocks_callers_and_is_restarted() {
+    let dir = TempDir::new("deaf");
+    let m = start_ready(vec![fake("fake", "", &dir)]);
+    let _ = tool(&m, "mcp_fake_deafen").call(&ctx(Duration::from_millis(200)), &json!({}));
+    // Enough 100 KB calls to fill the pipe and then the write queue.
+    let echo = tool(&m, "mcp_fake_echo");
+    let big = "z".repeat(100_000);
+    let workers: Vec<_> = (0..80)
+        .map(|_| {
+            let (echo, big) = (echo.clone(), big.clone());
+            std::thread::spawn(move || {
+                echo.call(&ctx(Duration::from_secs(30)), &json!({"text": big}))
+            })
+        })
+        .collect();
+    let outs: Vec<ToolOutput> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        outs.iter().all(|o| o.is_error),
+        "none can have been answered"
+    );
+    assert!(
+        outs.iter()
+            .any(|o| o.content.contains("stopped reading its stdin")),
+        "{:?}",
+        outs.iter()
+            .map(|o| &o.content)
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+    wait_for("the restart", Duration::from_secs(20), || {
+        let s = status(&m, "fake");
+        (s.state == ServerState::Ready && s.restarts >= 1).then_some(())
+    });
+    assert_eq!(
+        call(&m, "mcp_fake_echo", json!({"text": "listening again"})),
+        ToolOutput::ok("echo: listening again")
+    );
+}

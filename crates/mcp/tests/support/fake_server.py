@@ -58,6 +58,7 @@ TOOLS = [
     {"name": "slow", "description": "Never answers."},
     {"name": "freeze", "description": "Stops answering anything."},
     {"name": "crash", "description": "Exits mid-call."},
+    {"name": "deafen", "description": "Stops reading stdin."},
 ]
 
 frozen = False
@@ -109,6 +110,8 @@ def call(id, name, args):
         pass
     elif name == "freeze":
         frozen = True
+    elif name == "deafen":
+        time.sleep(3600)  # stops reading stdin: the pipe fills up
     elif name == "crash" or ("crash_first_call" in flags and instance == 1):
         sys.exit(3)
     else:
