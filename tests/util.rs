@@ -20,6 +20,8 @@ pub const TOKEN: &str = "123456:TEST-token-for-e2e";
 /// The allowed user (also their private chat id).
 pub const USER: i64 = 4242;
 pub const WAIT: Duration = Duration::from_secs(30);
+/// The API key the primary provider is configured with.
+pub const LLM_KEY: &str = "sk-e2e-primary-key";
 
 /// A directory removed on drop (kept when the test panics, for debugging,
 /// and its path is in the panic message via `Picoclaw::stderr`).
@@ -136,9 +138,16 @@ impl Picoclaw {
     }
 
     pub fn with_config(tag: &str, extra: &str) -> Picoclaw {
-        let dir = TempDir::new(tag);
         let tg = FakeTelegram::start(TOKEN);
-        let llm = FakeLlm::start_with_key("sk-e2e-primary-key");
+        let llm = FakeLlm::start_with_key(LLM_KEY);
+        Picoclaw::with_fakes(tag, tg, llm, extra)
+    }
+
+    /// With fakes started by the caller (e.g. over HTTPS: `api_base` and
+    /// `base_url` follow their scheme). `extra` may name files in
+    /// [`Picoclaw::dir`], relative to the config.
+    pub fn with_fakes(tag: &str, tg: FakeTelegram, llm: FakeLlm, extra: &str) -> Picoclaw {
+        let dir = TempDir::new(tag);
         let config = dir.path().join("config.toml");
         write_private(&config, &config_text(dir.path(), &tg, &llm, extra));
         Picoclaw {

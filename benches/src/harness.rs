@@ -9,12 +9,21 @@ use std::time::{Duration, Instant};
 
 use picoclaw_testkit::fake_llm::FakeLlm;
 use picoclaw_testkit::fake_telegram::FakeTelegram;
+use picoclaw_testkit::tls::TestCa;
 
 pub const TOKEN: &str = "123456:BENCH-token";
 pub const USER: i64 = 4242;
 const KEY: &str = "sk-bench-key";
 
 pub type Res<T> = Result<T, String>;
+
+/// How the daemon reaches the fakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    Http,
+    /// TLS to both fakes, certificates from a CA made for the run.
+    Https,
+}
 
 /// How the daemon is configured for one measurement.
 #[derive(Debug, Clone, Copy)]
@@ -37,15 +46,37 @@ impl Daemon {
     /// Starts `bin` (optionally wrapped, e.g. in valgrind) with a fresh
     /// state directory.
     pub fn start(bin: &Path, setup: Setup, wrapper: &[String]) -> Res<Daemon> {
+        Daemon::start_over(bin, setup, wrapper, Wire::Http)
+    }
+
+    /// Like [`Daemon::start`], with both fakes reached over `wire`.
+    pub fn start_over(bin: &Path, setup: Setup, wrapper: &[String], wire: Wire) -> Res<Daemon> {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("picoclaw-bench-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let tg = FakeTelegram::start(TOKEN);
-        let llm = FakeLlm::start_with_key(KEY);
+        let (tg, llm, extra) = match wire {
+            Wire::Http => (
+                FakeTelegram::start(TOKEN),
+                FakeLlm::start_with_key(KEY),
+                String::new(),
+            ),
+            Wire::Https => {
+                // As on a board talking to api.telegram.org: a full chain
+                // check on every handshake, the CA trusted via ca_file.
+                let ca = TestCa::new();
+                let pem = dir.join("ca.pem");
+                ca.write_pem(&pem);
+                (
+                    FakeTelegram::start_tls(TOKEN, ca.loopback_server()),
+                    FakeLlm::start_tls(Some(KEY), ca.loopback_server()),
+                    format!("\n[http]\nca_file = \"{}\"\n", pem.display()),
+                )
+            }
+        };
         let config = dir.join("config.toml");
-        write_private(&config, &config_text(&dir, &tg, &llm, setup))?;
+        write_private(&config, &(config_text(&dir, &tg, &llm, setup) + &extra))?;
         let mut cmd = command(bin, wrapper, &config, &dir.join("stderr.log"))?;
         let spawned = Instant::now();
         let child = cmd
@@ -177,6 +208,22 @@ fn command(bin: &Path, wrapper: &[String], config: &Path, log: &Path) -> Res<Com
         .stdout(Stdio::null())
         .stderr(log);
     Ok(cmd)
+}
+
+/// `/proc/PID/smaps_rollup`: (anonymous, file-backed) resident KiB. File
+/// backed is `Rss − Anonymous`: the binary's own pages (a static build maps
+/// no libraries), counted in RSS but clean and shareable.
+pub fn rss_split(pid: u32) -> Res<(u64, u64)> {
+    let text =
+        fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .ok_or_else(|| format!("no {name} in /proc/{pid}/smaps_rollup"))
+    };
+    let (rss, anon) = (field("Rss")?, field("Anonymous")?);
+    Ok((anon, rss.saturating_sub(anon)))
 }
 
 pub fn status_field(pid: u32, name: &str) -> Res<u64> {

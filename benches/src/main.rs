@@ -28,8 +28,8 @@ picoclaw-bench --bin PATH [options]
                          the per-message overhead
   --no-callgrind         skip the valgrind instruction count
   --out PATH             also write the report here
-  --only GROUPS          comma-separated subset: size,life,overhead,sandbox,
-                         growth,callgrind (default: all)
+  --only GROUPS          comma-separated subset: size,life,tls,overhead,
+                         sandbox,growth,callgrind (default: all)
 ";
 
 struct Opts {
@@ -165,6 +165,10 @@ fn run(opts: &Opts) -> Vec<Row> {
     let mut take = |n: usize| -> Vec<Row> { life.drain(..n.min(life.len())).collect() };
     // start-up (restart, first start), idle RSS, peak RSS
     rows.extend(take(4));
+    // The same over TLS, the board's real case.
+    if opts.wants("tls") {
+        rows.extend(tls_rows(opts));
+    }
     if opts.wants("overhead") {
         rows.push(overhead_row(opts));
     }
@@ -249,7 +253,7 @@ fn life_rows(opts: &Opts) -> Vec<Row> {
             col(|l| l.idle_rss_kib),
             Unit::KiB,
             Budget::AtMost(4096.0),
-            "",
+            &rss_split_note(&lives),
         ),
         row(
             "peak RSS (VmHWM) over a turn with 2 tool calls incl. sandboxed exec",
@@ -280,6 +284,70 @@ fn life_rows(opts: &Opts) -> Vec<Row> {
             "",
         ),
     ]
+}
+
+/// Restart time, idle RSS (anonymous vs file-backed) and peak RSS with
+/// both fakes over HTTPS, as on a board talking to api.telegram.org.
+fn tls_rows(opts: &Opts) -> Vec<Row> {
+    let mut lives = Vec::new();
+    let mut life_err = None;
+    for i in 0..opts.runs {
+        progress(&format!(
+            "TLS start-up / idle / turn run {}/{} (10 s idle each)",
+            i + 1,
+            opts.runs
+        ));
+        match measure::life_over(&opts.bin, Duration::from_secs(10), harness::Wire::Https) {
+            Ok(l) => lives.push(l),
+            Err(e) => life_err = Some(e),
+        }
+    }
+    let col = |f: fn(&measure::Life) -> f64| -> Result<Stats, String> {
+        let v: Vec<f64> = lives.iter().map(f).collect();
+        Stats::of(&v).ok_or_else(|| life_err.clone().unwrap_or_default())
+    };
+    let split = rss_split_note(&lives);
+    let exec_note = match lives.first() {
+        Some(l) if l.tool_reply.starts_with("done: exit 0") => String::from("exec ran sandboxed"),
+        Some(l) => format!("exec did not succeed: reply {:?}", l.tool_reply),
+        None => String::new(),
+    };
+    vec![
+        row(
+            "exec → first getUpdates over TLS (restart, existing DB)",
+            col(|l| l.restart_poll_ms),
+            Unit::Ms,
+            Budget::AtMost(25.0),
+            "one full handshake (getMe), getUpdates reuses it",
+        ),
+        row(
+            "idle RSS (VmRSS) 10 s after start, long-polling over TLS",
+            col(|l| l.idle_rss_kib),
+            Unit::KiB,
+            Budget::AtMost(4096.0),
+            &split,
+        ),
+        row(
+            "peak RSS (VmHWM) over a turn with 2 tool calls, over TLS",
+            col(|l| l.peak_rss_kib),
+            Unit::KiB,
+            Budget::AtMost(6144.0),
+            &exec_note,
+        ),
+    ]
+}
+
+/// "anonymous N KiB + file-backed M KiB" of the idle RSS, medians.
+fn rss_split_note(lives: &[measure::Life]) -> String {
+    let anon: Vec<f64> = lives.iter().map(|l| l.idle_anon_kib).collect();
+    let file: Vec<f64> = lives.iter().map(|l| l.idle_file_kib).collect();
+    match (Stats::of(&anon), Stats::of(&file)) {
+        (Some(a), Some(f)) => format!(
+            "anonymous {:.0} KiB + file-backed {:.0} KiB (smaps_rollup, medians)",
+            a.median, f.median
+        ),
+        _ => String::new(),
+    }
 }
 
 fn message_counts(opts: &Opts) -> (usize, usize) {
@@ -447,6 +515,10 @@ How each row is measured (`benches/src`):
   long poll parked (poll_timeout_secs = 30).
 - peak RSS: VmHWM after a turn in which the model calls write_file then exec
   (`cat`, in the sandbox), over the whole life of the process.
+- over TLS: the same life with both fakes on HTTPS (a CA made per run,
+  trusted through `[http] ca_file`, on top of the built-in webpki roots);
+  anonymous vs file-backed from /proc/PID/smaps_rollup (file-backed =
+  Rss − Anonymous: the static binary's own pages).
 - overhead: N one-line messages pushed at once, fakes answer instantly,
   poll_timeout_secs = 1; wall time from the first push to the last reply / N.
   It includes the fakes' own work and the full SQLite write path.

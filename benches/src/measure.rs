@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Daemon, Res, Setup};
+use crate::harness::{Daemon, Res, Setup, Wire};
 
 const IDLE: Setup = Setup {
     poll_timeout_secs: 30,
@@ -30,10 +30,18 @@ pub struct Life {
     pub peak_rss_kib: f64,
     /// The answer to the tool turn, to show that exec really ran.
     pub tool_reply: String,
+    /// The idle RSS split (smaps_rollup): anonymous and file-backed KiB.
+    pub idle_anon_kib: f64,
+    pub idle_file_kib: f64,
 }
 
 pub fn life(bin: &Path, idle_for: Duration) -> Res<Life> {
-    let mut d = Daemon::start(bin, IDLE, &[])?;
+    life_over(bin, idle_for, Wire::Http)
+}
+
+/// [`life`] with both fakes reached over `wire`.
+pub fn life_over(bin: &Path, idle_for: Duration, wire: Wire) -> Res<Life> {
+    let mut d = Daemon::start_over(bin, IDLE, &[], wire)?;
     let mut out = Life {
         first_poll_ms: ms(d.first_poll(START_WAIT)?),
         ..Life::default()
@@ -42,6 +50,8 @@ pub fn life(bin: &Path, idle_for: Duration) -> Res<Life> {
     std::thread::sleep(idle_until.saturating_duration_since(Instant::now()));
     out.idle_rss_kib = d.status_field("VmRSS")? as f64;
     out.idle_threads = d.status_field("Threads")? as f64;
+    let (anon, file) = crate::harness::rss_split(d.pid())?;
+    (out.idle_anon_kib, out.idle_file_kib) = (anon as f64, file as f64);
 
     d.say("What is the capital of France?");
     d.wait_replies(1, START_WAIT)?;

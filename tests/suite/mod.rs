@@ -10,6 +10,7 @@ mod emulated;
 mod exactly_once;
 mod faults;
 mod files;
+mod https;
 mod providers;
 mod signals;
 mod soak;

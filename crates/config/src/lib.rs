@@ -11,6 +11,7 @@
 
 mod agent;
 mod ctx;
+mod http;
 mod locate;
 mod providers;
 mod raw;
@@ -25,6 +26,7 @@ mod tools;
 use std::path::{Path, PathBuf};
 
 pub use agent::AgentConfig;
+pub use http::HttpConfig;
 pub use picoclaw_providers::ProviderKind;
 pub use picoclaw_sandbox::{Backend as SandboxBackend, Mode as SandboxMode};
 pub use providers::ProviderConfig;
@@ -45,6 +47,8 @@ pub struct Config {
     pub agent: AgentConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
+    /// `[http]`: shared by every outbound connection.
+    pub http: HttpConfig,
     /// `Some` when `[channels.telegram]` is present and enabled.
     pub telegram: Option<TelegramConfig>,
     /// Ordered: the first is primary, the rest are fallbacks.

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use crate::agent::RawAgent;
+use crate::http::RawHttp;
 use crate::providers::RawProvider;
 use crate::sandbox::RawSandbox;
 use crate::store::{RawLog, RawStore};
@@ -17,6 +18,7 @@ pub(crate) struct RawConfig {
     pub agent: Option<RawAgent>,
     pub store: Option<RawStore>,
     pub log: Option<RawLog>,
+    pub http: Option<RawHttp>,
     pub channels: Option<RawChannels>,
     pub providers: Option<Vec<RawProvider>>,
     pub tools: Option<RawTools>,

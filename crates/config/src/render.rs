@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::{agent, providers, sandbox, store, telegram, tools, Config, Secret, SecretSource};
+use crate::{
+    agent, http, providers, sandbox, store, telegram, tools, Config, Secret, SecretSource,
+};
 
 pub(crate) fn q(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -52,6 +54,7 @@ pub(crate) fn render(c: &Config) -> String {
     let _ = writeln!(o, "# effective configuration of {}", c.path.display());
     agent::render(&c.agent, &mut o);
     store::render(&c.store, &c.log, &mut o);
+    http::render(&c.http, &mut o);
     telegram::render(&c.telegram, &mut o);
     providers::render(&c.providers, &mut o);
     tools::render(&c.tools, &mut o);

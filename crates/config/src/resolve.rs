@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::ctx::Ctx;
 use crate::raw::RawConfig;
-use crate::{agent, providers, sandbox, store, telegram, tools, Config, ConfigError};
+use crate::{agent, http, providers, sandbox, store, telegram, tools, Config, ConfigError};
 
 pub(crate) fn resolve(
     path: &Path,
@@ -25,6 +25,7 @@ pub(crate) fn resolve(
     let store = store::resolve(&ctx, raw.store)?;
     let agent = agent::resolve(&ctx, raw.agent, &store.dir)?;
     let log = store::resolve_log(&ctx, raw.log)?;
+    let http = http::resolve(&ctx, raw.http)?;
     let telegram = telegram::resolve(&ctx, channels.telegram)?;
     let providers = providers::resolve(&ctx, raw.providers)?;
     if telegram.is_some() && providers.is_empty() {
@@ -41,6 +42,7 @@ pub(crate) fn resolve(
         agent,
         store,
         log,
+        http,
         telegram,
         providers,
         tools,

@@ -78,10 +78,21 @@ fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
         out.push('\n');
     }
     // Uncommenting gives both token and token_file, and api_key and
-    // api_key_file; keep the inline forms.
+    // api_key_file; keep the inline forms. ca_file must name a real PEM
+    // file, so it points at one made here.
+    let dir = tempdir();
+    let ca = dir.join("ca.pem");
+    picoclaw_testkit::tls::TestCa::new().write_pem(&ca);
     let out: String = out
         .lines()
         .filter(|l| !l.starts_with("token_file") && !l.starts_with("api_key_file"))
+        .map(|l| {
+            if l.starts_with("ca_file = ") {
+                format!("ca_file = \"{}\"", ca.display())
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let env = [
@@ -93,6 +104,7 @@ fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
     assert_eq!(c.providers.len(), 2);
     assert_eq!(c.providers[1].kind, ProviderKind::Anthropic);
     assert_eq!(c.agent.system_prompt.as_deref(), Some("Answer in English."));
+    assert_eq!(c.http.ca_file.as_ref().map(|f| f.len()), Some(1));
 }
 
 #[test]
@@ -263,6 +275,69 @@ fn masked_rendering_never_contains_the_secret() {
     assert!(!out.contains("very-secret-token-value"));
     assert!(!out.contains("sk-another-secret-key"));
     assert!(out.contains("token = \"***alue\""), "{out}");
+}
+
+#[test]
+fn ca_file_is_read_at_load_and_trusted_with_the_builtin_roots() {
+    let dir = tempdir();
+    let ca = dir.join("corp-ca.pem");
+    let test_ca = picoclaw_testkit::tls::TestCa::new();
+    // Two CAs in one file, with a key block that is skipped.
+    let pem = format!(
+        "{}{}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        test_ca.pem(),
+        picoclaw_testkit::tls::TestCa::new().pem()
+    );
+    std::fs::write(&ca, pem).unwrap();
+    let src = "[http]\nca_file = \"corp-ca.pem\"\n";
+    let c = parse(&dir.join("config.toml"), src, &env_of(&[])).unwrap();
+    let file = c.http.ca_file.as_ref().unwrap();
+    assert_eq!((file.path(), file.len()), (ca.as_path(), 2));
+    assert!(
+        c.http
+            .trust()
+            .describe()
+            .ends_with(&format!(", plus ca_file: {}, 2 certificates", ca.display())),
+        "{}",
+        c.http.trust().describe()
+    );
+    assert!(
+        c.render_masked().contains(&format!(
+            "[http]\nca_file = \"{}\"  # 2 certificate(s)",
+            ca.display()
+        )),
+        "{}",
+        c.render_masked()
+    );
+    assert!(parse_str("", &[]).unwrap().http.ca_file.is_none());
+}
+
+#[test]
+fn an_unreadable_or_empty_ca_file_is_a_config_error_at_its_line() {
+    let dir = tempdir();
+    let path = dir.join("config.toml");
+    let src = "[log]\nlevel = \"info\"\n\n[http]\nca_file = \"missing.pem\"\n";
+    let (line, col, key, msg) = invalid(parse(&path, src, &env_of(&[])).unwrap_err());
+    assert_eq!((line, col, key.as_str()), (5, 1, "http.ca_file"));
+    assert_eq!(
+        msg,
+        format!(
+            "cannot read {}: No such file or directory (os error 2)",
+            dir.join("missing.pem").display()
+        )
+    );
+
+    std::fs::write(dir.join("empty.pem"), "# no certificates here\n").unwrap();
+    let src = "[http]\nca_file = \"empty.pem\"\n";
+    let err = parse(&path, src, &env_of(&[])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:2:1: http.ca_file: {} holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)",
+            path.display(),
+            dir.join("empty.pem").display()
+        )
+    );
 }
 
 fn tempdir() -> PathBuf {

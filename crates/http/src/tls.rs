@@ -131,13 +131,16 @@ impl Trust {
             // Already checked by `CaFile::load`.
             let (_added, _ignored) = roots.add_parsable_certificates(ca.certs.iter().cloned());
         }
-        let config =
+        let mut config =
             ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_protocol_versions(rustls::ALL_VERSIONS)
                 // Cannot fail: ring supports every version rustls offers.
                 .unwrap_or_else(|_| ClientConfig::builder())
                 .with_root_certificates(roots)
                 .with_no_client_auth();
+        // rustls keeps tickets for 32 servers by default (256 sessions);
+        // picoclaw talks to a handful of hosts.
+        config.resumption = rustls::client::Resumption::in_memory_sessions(64);
         Trust {
             ca_file,
             config: Arc::new(config),

@@ -128,6 +128,9 @@ fn load(path: &Option<std::path::PathBuf>) -> Result<picoclaw_config::Config, Fa
     let config =
         picoclaw_config::load(path.as_deref()).map_err(|e| Failure::Config(e.to_string()))?;
     init_log(Some(config.log.level));
+    // Before any client exists: every HTTPS connection (channels,
+    // providers, MCP, doctor's checks) trusts these roots.
+    picoclaw_http::install(config.http.trust());
     Ok(config)
 }
 

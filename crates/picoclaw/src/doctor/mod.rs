@@ -78,6 +78,7 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
     let config = match config {
         Ok(c) => {
             r.ok("config", c.path.display().to_string());
+            r.ok("tls roots", c.http.trust().describe());
             c
         }
         Err(e) => {
