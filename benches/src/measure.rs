@@ -171,7 +171,13 @@ pub fn callgrind_instructions(bin: &Path, n: usize) -> Res<u64> {
     d.terminate(Duration::from_secs(120))?;
     let text = std::fs::read_to_string(&out_file)
         .map_err(|e| format!("callgrind output {}: {e}", out_file.display()))?;
-    let _ = std::fs::remove_file(&out_file);
+    // PICOCLAW_BENCH_KEEP=1 keeps the profile for callgrind_annotate (run
+    // the bench on the release-symbols build to get function names).
+    if std::env::var_os("PICOCLAW_BENCH_KEEP").is_some() {
+        eprintln!("callgrind profile kept: {}", out_file.display());
+    } else {
+        let _ = std::fs::remove_file(&out_file);
+    }
     text.lines()
         .find_map(|l| {
             l.strip_prefix("summary:")

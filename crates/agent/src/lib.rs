@@ -16,6 +16,7 @@
 
 mod commands;
 mod db;
+mod history;
 mod links;
 mod outbox;
 mod poll;

@@ -10,10 +10,11 @@ use picoclaw_core::{
     debug, info, warn, Cancel, ChatKind, ChatMessage, Completion, CompletionRequest, Inbound,
     InboundKind, Provider, ProviderError, Role, ToolContext, ToolOutput, ToolSpec,
 };
-use picoclaw_store::{InboundRow, StoreError};
+use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 use picoclaw_tools::ToolSet;
 
 use crate::db::Db;
+use crate::history::History;
 use crate::prompt::{self, Persona};
 use crate::reply::Reply;
 use crate::trim;
@@ -39,6 +40,7 @@ pub struct Agent {
     provider: Arc<dyn Provider>,
     tools: Arc<ToolSet>,
     persona: Arc<Persona>,
+    history: Arc<History>,
     /// Estimated tokens of the tool specs, sent with every call that
     /// offers tools.
     tools_tokens: usize,
@@ -63,6 +65,7 @@ impl Agent {
             })
             .sum();
         Agent {
+            history: Arc::new(History::new(opts.max_history_messages as usize)),
             opts,
             provider,
             tools: Arc::new(tools),
@@ -126,18 +129,26 @@ impl Agent {
             ChatKind::Group => format!("[{}] {text}", row.inbound.sender.display),
             ChatKind::Direct => text.to_string(),
         });
-        // One store round trip: find the session, read what this turn
-        // already recorded (a resumed turn), and record the user message if
-        // this is a fresh turn.
-        let (session, prior) = self
+        // One store round trip: mark the event in progress, find the
+        // session, read what this turn already recorded (a resumed turn),
+        // and for a fresh turn record the user message and read what the
+        // first model call needs.
+        let fresh = row.status == InboundStatus::Pending;
+        let (persona, kept) = (self.persona.clone(), self.history.clone());
+        let (session, prior, mut first) = self
             .db
             .call(move |s| {
+                if fresh {
+                    s.set_inbound_status(inbound_id, InboundStatus::Working, None)?;
+                }
                 let session = s.active_session(&key)?;
                 let prior = s.turn_messages(inbound_id)?;
+                let mut first = None;
                 if prior.is_empty() {
                     s.append_message(session, Some(inbound_id), &user)?;
+                    first = Some((kept.load(s, session)?, persona.prompt(true)));
                 }
-                Ok((session, prior))
+                Ok((session, prior, first))
             })
             .await?;
 
@@ -168,7 +179,8 @@ impl Agent {
                 return Ok(Reply::ok("Stopped."));
             }
             let tools_allowed = iterations < self.opts.max_tool_iterations;
-            let completion = match self.ask(session, tools_allowed, cancel).await? {
+            let preloaded = first.take().filter(|_| tools_allowed);
+            let completion = match self.ask(session, tools_allowed, preloaded, cancel).await? {
                 Ok(c) => c,
                 Err(ProviderError::Cancelled) => return Ok(Reply::ok("Stopped.")),
                 Err(e) => return Ok(provider_failure(&e)),
@@ -297,16 +309,21 @@ impl Agent {
         &self,
         session: i64,
         tools_allowed: bool,
+        preloaded: Option<(Vec<ChatMessage>, Arc<str>)>,
         cancel: &Cancel,
     ) -> Result<Result<Completion, ProviderError>, StoreError> {
-        let max = self.opts.max_history_messages as usize;
-        let persona = self.persona.clone();
-        // One hop to the blocking pool for both: the history and the
-        // system prompt (whose files are only re-read when they change).
-        let (history, system) = self
-            .db
-            .call(move |s| Ok((s.history(session, max)?, persona.prompt(tools_allowed))))
-            .await?;
+        let (history, system) = match preloaded {
+            Some(p) => p,
+            None => {
+                let (persona, kept) = (self.persona.clone(), self.history.clone());
+                // One hop to the blocking pool for both: the history and the
+                // system prompt (whose files are only re-read when they
+                // change).
+                self.db
+                    .call(move |s| Ok((kept.load(s, session)?, persona.prompt(tools_allowed))))
+                    .await?
+            }
+        };
         let specs: Vec<ToolSpec> = if tools_allowed {
             self.tools.specs().to_vec()
         } else {

@@ -102,15 +102,6 @@ async fn answer(sh: &Shared, row: InboundRow) -> bool {
             .await
             .is_ok();
     }
-    if row.status == InboundStatus::Pending {
-        if let Err(e) = db
-            .call(move |s| s.set_inbound_status(id, InboundStatus::Working, None))
-            .await
-        {
-            error!("cannot mark message {id} as in progress: {e}");
-            return false;
-        }
-    }
     let reply = match command(sh, &row, &*sink) {
         Some((cmd, ctx)) => db
             .call(move |s| Ok(cmd.run(&ctx, s)))

@@ -102,12 +102,9 @@ impl Store {
     /// The cursor last stored for `channel`, to pass to its next poll.
     pub fn cursor(&self, channel: &str) -> Result<Option<String>, StoreError> {
         self.run(|c| {
-            c.query_row(
-                "SELECT cursor FROM channel_cursors WHERE channel = ?1",
-                [channel],
-                |r| r.get(0),
-            )
-            .optional()
+            c.prepare_cached("SELECT cursor FROM channel_cursors WHERE channel = ?1")?
+                .query_row([channel], |r| r.get(0))
+                .optional()
         })
     }
 
@@ -125,7 +122,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         let at = now();
         self.write_tx(|tx| {
-            let mut insert = tx.prepare(
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO inbound (channel, event_id, chat_id, chat_kind, sender_id,
                      sender_username, sender_name, message_id, kind, text, status,
                      received_at, updated_at)
@@ -156,12 +153,12 @@ impl Store {
                 }
             }
             if let Some(cursor) = cursor {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO channel_cursors (channel, cursor, updated_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (channel) DO UPDATE
                      SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-                    (channel, cursor, at),
-                )?;
+                )?
+                .execute((channel, cursor, at))?;
             }
             Ok(ids)
         })
@@ -181,7 +178,7 @@ impl Store {
         }
         let marks = vec!["?"; channels.len()].join(", ");
         self.run(|c| {
-            let mut stmt = c.prepare(&format!(
+            let mut stmt = c.prepare_cached(&format!(
                 "SELECT {INBOUND_COLUMNS} FROM inbound
                  WHERE status IN ('pending', 'working') AND channel IN ({marks})
                  ORDER BY id LIMIT {}",
@@ -222,10 +219,10 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         self.run(|c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE inbound SET status = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
-                (id, status.as_str(), error, now()),
-            )
+            )?
+            .execute((id, status.as_str(), error, now()))
             .map(drop)
         })
     }

@@ -62,7 +62,7 @@ impl Store {
                 None => false,
             };
             if !already {
-                let mut insert = tx.prepare(
+                let mut insert = tx.prepare_cached(
                     "INSERT INTO outbox (inbound_id, channel, chat_id, reply_to, seq, body,
                          created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -74,11 +74,11 @@ impl Store {
                 }
             }
             if let Some(id) = inbound_id {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE inbound SET status = 'answered', error = NULL, updated_at = ?2
                      WHERE id = ?1",
-                    (id, at),
-                )?;
+                )?
+                .execute((id, at))?;
             }
             Ok(())
         })
@@ -88,7 +88,7 @@ impl Store {
     /// chunks in seq order).
     pub fn pending_outbox(&self, channel: &str, max: usize) -> Result<Vec<OutboxRow>, StoreError> {
         self.run(|c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT id, inbound_id, channel, chat_id, reply_to, seq, body, attempts
                  FROM outbox WHERE status = 'pending' AND channel = ?1 ORDER BY id LIMIT ?2",
             )?;
@@ -100,10 +100,10 @@ impl Store {
     /// The chunk was delivered.
     pub fn mark_sent(&self, id: i64) -> Result<(), StoreError> {
         self.run(|c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE outbox SET status = 'sent', sent_at = ?2, error = NULL WHERE id = ?1",
-                (id, now()),
-            )
+            )?
+            .execute((id, now()))
             .map(drop)
         })
     }
@@ -111,11 +111,11 @@ impl Store {
     /// The channel refused the chunk for good; it will not be retried.
     pub fn mark_send_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
         self.run(|c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE outbox SET status = 'failed', error = ?2, attempts = attempts + 1
                  WHERE id = ?1",
-                (id, error),
-            )
+            )?
+            .execute((id, error))
             .map(drop)
         })
     }
@@ -123,11 +123,9 @@ impl Store {
     /// Counts a transient send failure; the chunk stays pending.
     pub fn bump_attempt(&self, id: i64) -> Result<(), StoreError> {
         self.run(|c| {
-            c.execute(
-                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1",
-                [id],
-            )
-            .map(drop)
+            c.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1")?
+                .execute([id])
+                .map(drop)
         })
     }
 }

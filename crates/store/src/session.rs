@@ -53,10 +53,8 @@ impl Store {
             match found {
                 Some(id) => Ok(id),
                 None => {
-                    tx.execute(
-                        "INSERT INTO sessions (key, created_at) VALUES (?1, ?2)",
-                        (key, now()),
-                    )?;
+                    tx.prepare_cached("INSERT INTO sessions (key, created_at) VALUES (?1, ?2)")?
+                        .execute((key, now()))?;
                     Ok(tx.last_insert_rowid())
                 }
             }
@@ -68,14 +66,12 @@ impl Store {
     pub fn new_session(&mut self, key: &str) -> Result<i64, StoreError> {
         let at = now();
         self.write_tx(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE sessions SET archived_at = ?2 WHERE key = ?1 AND archived_at IS NULL",
-                (key, at),
-            )?;
-            tx.execute(
-                "INSERT INTO sessions (key, created_at) VALUES (?1, ?2)",
-                (key, at),
-            )?;
+            )?
+            .execute((key, at))?;
+            tx.prepare_cached("INSERT INTO sessions (key, created_at) VALUES (?1, ?2)")?
+                .execute((key, at))?;
             Ok(tx.last_insert_rowid())
         })
     }
@@ -101,35 +97,44 @@ impl Store {
             )
         };
         self.run(|c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO messages (session_id, inbound_id, role, content, tool_calls_json,
                      tool_call_id, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                rusqlite::params![
-                    session,
-                    inbound_id,
-                    msg.role.as_str(),
-                    msg.content,
-                    calls,
-                    msg.tool_call_id,
-                    now(),
-                ],
-            )?;
+            )?
+            .execute(rusqlite::params![
+                session,
+                inbound_id,
+                msg.role.as_str(),
+                msg.content,
+                calls,
+                msg.tool_call_id,
+                now(),
+            ])?;
             Ok(c.last_insert_rowid())
         })
     }
 
-    /// The newest `max` messages of a session, oldest first (the order a
-    /// provider wants them).
-    pub fn history(&self, session: i64, max: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    /// The newest `max` messages of a session with an id above `after`,
+    /// oldest first (the order a provider wants them), with their ids. `after
+    /// = 0` reads the whole recent history; a caller that keeps history in
+    /// memory passes the last id it has and reads only what was added.
+    pub fn history(
+        &self,
+        session: i64,
+        after: i64,
+        max: usize,
+    ) -> Result<Vec<(i64, ChatMessage)>, StoreError> {
         self.run(|c| {
-            let mut stmt = c.prepare(
-                "SELECT role, content, tool_calls_json, tool_call_id FROM (
+            let mut stmt = c.prepare_cached(
+                "SELECT role, content, tool_calls_json, tool_call_id, id FROM (
                      SELECT id, role, content, tool_calls_json, tool_call_id FROM messages
-                     WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2
+                     WHERE session_id = ?1 AND id > ?2 ORDER BY id DESC LIMIT ?3
                  ) ORDER BY id",
             )?;
-            let rows = stmt.query_map((session, limit(max)), message_from_row)?;
+            let rows = stmt.query_map((session, after, limit(max)), |r| {
+                Ok((r.get(4)?, message_from_row(r)?))
+            })?;
             rows.collect()
         })
     }
@@ -137,7 +142,7 @@ impl Store {
     /// Messages already recorded for one inbound event, oldest first.
     pub fn turn_messages(&self, inbound_id: i64) -> Result<Vec<ChatMessage>, StoreError> {
         self.run(|c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT role, content, tool_calls_json, tool_call_id FROM messages
                  WHERE inbound_id = ?1 ORDER BY id",
             )?;
@@ -148,13 +153,12 @@ impl Store {
 
     pub fn session_stats(&self, session: i64) -> Result<SessionStats, StoreError> {
         let (messages, chars): (i64, i64) = self.run(|c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT count(*),
                         coalesce(sum(length(content) + coalesce(length(tool_calls_json), 0)), 0)
                  FROM messages WHERE session_id = ?1",
-                [session],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))
         })?;
         Ok(SessionStats {
             messages: to_u64(messages),
@@ -170,17 +174,17 @@ impl Store {
         usage: Usage,
     ) -> Result<(), StoreError> {
         self.run(|c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO usage (session_id, provider, input_tokens, output_tokens, at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                (
-                    session,
-                    provider,
-                    to_i64(usage.input_tokens),
-                    to_i64(usage.output_tokens),
-                    now(),
-                ),
-            )
+            )?
+            .execute((
+                session,
+                provider,
+                to_i64(usage.input_tokens),
+                to_i64(usage.output_tokens),
+                now(),
+            ))
             .map(drop)
         })
     }
@@ -188,12 +192,11 @@ impl Store {
     /// Total tokens used by a session across all providers.
     pub fn usage_totals(&self, session: i64) -> Result<Usage, StoreError> {
         let (input, output): (i64, i64) = self.run(|c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)
                  FROM usage WHERE session_id = ?1",
-                [session],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))
         })?;
         Ok(Usage {
             input_tokens: to_u64(input),

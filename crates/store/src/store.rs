@@ -2,6 +2,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::error::{classify, StoreError};
@@ -204,7 +205,11 @@ impl Store {
                 })?;
         }
         let target = self.path.to_string_lossy().into_owned();
-        self.run(|c| c.execute("VACUUM INTO ?1", [target]).map(|_| ()))
+        self.run(|c| {
+            c.prepare_cached("VACUUM INTO ?1")?
+                .execute([target])
+                .map(|_| ())
+        })
     }
 
     /// The database file (`:memory:` for an in-memory store).
@@ -236,6 +241,15 @@ impl Store {
             c.pragma_update(None, "cache_size", -i64::from(opts.cache_size_kib))?;
             // temp_store is left at its default (file): boards have little
             // RAM, and temp data only appears for large sorts anyway.
+            // Every statement the runtime uses stays prepared (about two
+            // dozen; each costs a few KiB).
+            c.set_prepared_statement_cache_capacity(32);
+            // Plans must not depend on bound values: otherwise SQLite marks
+            // statements like `session_id = ?1 ... ORDER BY id` for
+            // re-preparation on every new binding, and a cached statement is
+            // parsed and planned again each time. Our queries are simple
+            // index lookups whose best plan does not depend on the values.
+            c.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
             Ok(())
         })
     }
@@ -310,11 +324,9 @@ impl Store {
     /// senders...). `kind` is a short machine-readable tag.
     pub fn audit(&self, kind: &str, detail: &str) -> Result<(), StoreError> {
         self.run(|c| {
-            c.execute(
-                "INSERT INTO audit (at, kind, detail) VALUES (?1, ?2, ?3)",
-                (now(), kind, detail),
-            )
-            .map(drop)
+            c.prepare_cached("INSERT INTO audit (at, kind, detail) VALUES (?1, ?2, ?3)")?
+                .execute((now(), kind, detail))
+                .map(drop)
         })
     }
 
@@ -322,18 +334,19 @@ impl Store {
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         use rusqlite::OptionalExtension;
         self.run(|c| {
-            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
                 .optional()
         })
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.run(|c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+            )?
+            .execute((key, value))
             .map(drop)
         })
     }
@@ -347,26 +360,24 @@ impl Store {
             self.run(|c| {
                 let version = migrations::user_version(c)?;
                 let mode: String = c.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-                let mut stmt = c.prepare("PRAGMA quick_check")?;
+                let mut stmt = c.prepare_cached("PRAGMA quick_check")?;
                 let verdicts: Vec<String> = stmt
                     .query_map([], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
                 let ok = verdicts == ["ok"];
-                let inbound: i64 = c.query_row(
-                    "SELECT count(*) FROM inbound WHERE status IN ('pending', 'working')",
-                    [],
-                    |r| r.get(0),
-                )?;
-                let outbox: i64 = c.query_row(
-                    "SELECT count(*) FROM outbox WHERE status = 'pending'",
-                    [],
-                    |r| r.get(0),
-                )?;
-                let pages: i64 = c.query_row(
-                    "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
-                    [],
-                    |r| r.get(0),
-                )?;
+                let inbound: i64 = c
+                    .prepare_cached(
+                        "SELECT count(*) FROM inbound WHERE status IN ('pending', 'working')",
+                    )?
+                    .query_row([], |r| r.get(0))?;
+                let outbox: i64 = c
+                    .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")?
+                    .query_row([], |r| r.get(0))?;
+                let pages: i64 = c
+                    .prepare_cached(
+                        "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
+                    )?
+                    .query_row([], |r| r.get(0))?;
                 Ok((version, mode, ok, inbound, outbox, pages))
             })?;
         let mut wal = self.path.clone().into_os_string();
@@ -385,8 +396,10 @@ impl Store {
     /// Folds the WAL back into the database and truncates it, so a clean
     /// shutdown leaves one self-contained file (easy to back up or copy).
     pub fn checkpoint(&self) -> Result<(), StoreError> {
-        let busy: i64 =
-            self.run(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)))?;
+        let busy: i64 = self.run(|c| {
+            c.prepare_cached("PRAGMA wal_checkpoint(TRUNCATE)")?
+                .query_row([], |r| r.get(0))
+        })?;
         if busy != 0 {
             picoclaw_core::debug!(
                 "database {}: checkpoint incomplete, another connection is reading",

@@ -141,10 +141,29 @@ fn the_bundled_sqlite_has_fts5() {
 #[test]
 fn fts_queries_quote_every_word_so_user_text_is_never_syntax() {
     use crate::memory::fts_query;
-    assert_eq!(fts_query("green tea"), r#""green" OR "tea""#);
+    assert_eq!(fts_query("green tea"), r#""green"* OR "tea"*"#);
     assert_eq!(
         fts_query(r#"a"b NEAR(c* -d)"#),
-        r#""a" OR "b" OR "NEAR" OR "c" OR "d""#
+        r#""a"* OR "b"* OR "NEAR"* OR "c"* OR "d"*"#
     );
     assert_eq!(fts_query(" -- "), "");
+}
+
+#[test]
+fn statements_are_not_re_prepared_when_their_parameters_change() {
+    // Without the query planner stability guarantee, SQLite peeks at bound
+    // values while planning `col = ?1 ... ORDER BY id` and re-prepares the
+    // statement on every new binding: a cached statement would be parsed
+    // again each time (a fifth of the per-message instructions).
+    use rusqlite::StatementStatus;
+    let s = Store::open_in_memory().unwrap();
+    let mut stmt = s
+        .conn
+        .prepare("SELECT id FROM messages WHERE session_id = ?1 ORDER BY id DESC LIMIT ?2")
+        .unwrap();
+    for (session, max) in [(1i64, 200i64), (2, 200), (2, 10)] {
+        let mut rows = stmt.query((session, max)).unwrap();
+        while rows.next().unwrap().is_some() {}
+    }
+    assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
 }

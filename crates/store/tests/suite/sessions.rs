@@ -31,9 +31,9 @@ fn active_session_is_stable_per_key_and_new_session_archives_it() {
     assert_ne!(fresh, a);
     assert_eq!(store.active_session("telegram:1").unwrap(), fresh);
     assert_eq!(store.active_session("telegram:2").unwrap(), other);
-    assert_eq!(store.history(fresh, 10).unwrap(), []);
+    assert_eq!(texts(&store, fresh, 0, 10), Vec::<ChatMessage>::new());
     // The archived session's messages stay on record.
-    assert_eq!(store.history(a, 10).unwrap(), [ChatMessage::user("old")]);
+    assert_eq!(texts(&store, a, 0, 10), [ChatMessage::user("old")]);
 
     // /new on a key with no session yet just creates one.
     let first = store.new_session("telegram:3").unwrap();
@@ -52,12 +52,29 @@ fn history_returns_the_newest_messages_oldest_first_with_tool_calls() {
         ChatMessage::tool_result("call_1", "# Notes\n- ünïcödé ✓"),
         ChatMessage::assistant("done"),
     ];
+    let mut ids = Vec::new();
     for m in &msgs {
-        store.append_message(s, None, m).unwrap();
+        ids.push(store.append_message(s, None, m).unwrap());
     }
-    assert_eq!(store.history(s, 4).unwrap(), msgs[2..]);
-    assert_eq!(store.history(s, 100).unwrap(), msgs);
-    assert_eq!(store.history(s, 0).unwrap(), []);
+    assert_eq!(texts(&store, s, 0, 4), msgs[2..]);
+    assert_eq!(texts(&store, s, 0, 100), msgs);
+    assert_eq!(texts(&store, s, 0, 0), []);
+    // Only what came after a known id, with the ids.
+    let since = store.history(s, ids[3], 100).unwrap();
+    assert_eq!(
+        since,
+        [(ids[4], msgs[4].clone()), (ids[5], msgs[5].clone())]
+    );
+    assert_eq!(store.history(s, ids[5], 100).unwrap(), []);
+}
+
+fn texts(store: &Store, session: i64, after: i64, max: usize) -> Vec<ChatMessage> {
+    store
+        .history(session, after, max)
+        .unwrap()
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
 }
 
 #[test]
