@@ -21,7 +21,7 @@ mod store;
 
 pub use error::StoreError;
 pub use inbound::{InboundRow, InboundStatus};
-pub use memory::MemoryFact;
+pub use memory::{MemoryHit, SHARED_SCOPE};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::OutboxRow;
 pub use session::SessionStats;

@@ -147,8 +147,43 @@ CREATE TRIGGER memory_au AFTER UPDATE OF fact ON memory BEGIN
 END;
 "#;
 
+/// Long-term memory gets tags (indexed with the text), sessions get a
+/// compaction summary, and an inbound event can wait for a time (a spent
+/// daily token budget defers the chat's turns to the next day).
+const V2: &str = r#"
+DROP TRIGGER memory_ai;
+DROP TRIGGER memory_ad;
+DROP TRIGGER memory_au;
+DROP TABLE memory_fts;
+DROP TABLE memory;
+-- `scope` is an owner (`channel:user id`) or 'shared'. `tags` are
+-- space-separated words.
+CREATE TABLE memory (
+    id         INTEGER PRIMARY KEY,
+    scope      TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    tags       TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX memory_scope ON memory (scope, id);
+CREATE VIRTUAL TABLE memory_fts USING fts5 (text, tags, content = 'memory', content_rowid = 'id');
+CREATE TRIGGER memory_ai AFTER INSERT ON memory BEGIN
+    INSERT INTO memory_fts (rowid, text, tags) VALUES (new.id, new.text, new.tags);
+END;
+CREATE TRIGGER memory_ad AFTER DELETE ON memory BEGIN
+    INSERT INTO memory_fts (memory_fts, rowid, text, tags) VALUES ('delete', old.id, old.text, old.tags);
+END;
+
+-- Compaction: messages up to `summary_upto` (a messages.id) are covered by
+-- `summary` in what the model sees; they stay stored.
+ALTER TABLE sessions ADD COLUMN summary TEXT;
+ALTER TABLE sessions ADD COLUMN summary_upto INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE inbound ADD COLUMN not_before INTEGER;
+"#;
+
 /// In order; the schema version is the number of scripts applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The newest schema version this binary understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1,5 +1,6 @@
 mod errors;
 mod ingest;
+mod memory;
 mod open;
 mod outbox;
 mod sessions;

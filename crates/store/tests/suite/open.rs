@@ -96,29 +96,6 @@ fn checkpoint_folds_the_wal_into_the_database_file() {
 }
 
 #[test]
-fn memory_facts_are_found_by_words_within_their_scope() {
-    let store = Store::open_in_memory().unwrap();
-    let tea = store
-        .remember("telegram:1", "Ada prefers green tea")
-        .unwrap();
-    let cat = store
-        .remember("telegram:1", "Ada's cat is called Babbage")
-        .unwrap();
-    store.remember("telegram:2", "Bob prefers tea too").unwrap();
-
-    let found = store.recall("telegram:1", "what TEA? \"NEAR*", 10).unwrap();
-    assert_eq!(found.iter().map(|f| f.id).collect::<Vec<_>>(), [tea]);
-    assert_eq!(found[0].fact, "Ada prefers green tea");
-    assert!(store.recall("telegram:1", "  -- ", 10).unwrap().is_empty());
-
-    assert!(store.forget(tea).unwrap());
-    assert!(!store.forget(tea).unwrap());
-    assert!(store.recall("telegram:1", "tea", 10).unwrap().is_empty());
-    let found = store.recall("telegram:1", "babbage", 10).unwrap();
-    assert_eq!(found.iter().map(|f| f.id).collect::<Vec<_>>(), [cat]);
-}
-
-#[test]
 fn audit_lines_are_appended_in_order() {
     let tmp = TempDir::new("audit");
     let store = Store::open(tmp.path(), &StoreOptions::default()).unwrap();
