@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use picoclaw_core::{
-    debug, info, warn, Cancel, ChatKind, ChatMessage, Completion, CompletionRequest, Inbound,
-    InboundKind, Provider, ProviderError, Role, ToolContext, ToolOutput, ToolSpec,
+    debug, info, warn, Caller, Cancel, ChatKind, ChatMessage, Completion, CompletionRequest,
+    Inbound, InboundKind, Provider, ProviderError, Role, ToolContext, ToolOutput, ToolSpec,
 };
 use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 use picoclaw_tools::ToolSet;
@@ -50,6 +50,14 @@ pub struct Agent {
 enum Step {
     Done(Reply),
     Continue,
+}
+
+/// Where in the store a turn's steps go, and for whom it runs.
+struct At<'a> {
+    session: i64,
+    inbound_id: i64,
+    caller: Caller,
+    cancel: &'a Cancel,
 }
 
 impl Agent {
@@ -165,10 +173,21 @@ impl Agent {
             }
         }
 
+        let at = At {
+            session,
+            inbound_id,
+            caller: Caller {
+                channel: row.inbound.channel.clone(),
+                chat_id: row.inbound.chat_id.clone(),
+                sender_id: row.inbound.sender.id.clone(),
+                group: row.inbound.chat_kind == ChatKind::Group,
+            },
+            cancel,
+        };
         let mut iterations = prior.iter().filter(|m| !m.tool_calls.is_empty()).count() as u32;
         let mut failures: HashMap<(String, String), u32> = HashMap::new();
         if let Some(Step::Done(reply)) = self
-            .finish_pending_calls(session, inbound_id, &prior, cancel, &mut failures)
+            .finish_pending_calls(&at, &prior, &mut failures)
             .await?
         {
             return Ok(reply);
@@ -214,10 +233,7 @@ impl Agent {
                 if cancel.is_cancelled() {
                     return Ok(Reply::ok("Stopped."));
                 }
-                if let Step::Done(reply) = self
-                    .run_tool(session, inbound_id, call, cancel, &mut failures)
-                    .await?
-                {
+                if let Step::Done(reply) = self.run_tool(&at, call, &mut failures).await? {
                     return Ok(reply);
                 }
             }
@@ -228,10 +244,8 @@ impl Agent {
     /// results are missing.
     async fn finish_pending_calls(
         &self,
-        session: i64,
-        inbound_id: i64,
+        at: &At<'_>,
         prior: &[ChatMessage],
-        cancel: &Cancel,
         failures: &mut HashMap<(String, String), u32>,
     ) -> Result<Option<Step>, StoreError> {
         let Some(pos) = prior.iter().rposition(|m| !m.tool_calls.is_empty()) else {
@@ -245,10 +259,7 @@ impl Agent {
             if answered.contains(&call.id.as_str()) {
                 continue;
             }
-            if let Step::Done(r) = self
-                .run_tool(session, inbound_id, call, cancel, failures)
-                .await?
-            {
+            if let Step::Done(r) = self.run_tool(at, call, failures).await? {
                 return Ok(Some(Step::Done(r)));
             }
         }
@@ -257,15 +268,15 @@ impl Agent {
 
     async fn run_tool(
         &self,
-        session: i64,
-        inbound_id: i64,
+        at: &At<'_>,
         call: &picoclaw_core::ToolCall,
-        cancel: &Cancel,
         failures: &mut HashMap<(String, String), u32>,
     ) -> Result<Step, StoreError> {
+        let (session, inbound_id, cancel) = (at.session, at.inbound_id, at.cancel);
         let ctx = ToolContext {
             workspace: self.opts.workspace.clone(),
             session: session.to_string(),
+            caller: at.caller.clone(),
             timeout: self.opts.tool_timeout,
             cancel: cancel.clone(),
         };

@@ -16,6 +16,13 @@ use crate::ConfigError;
 pub(crate) struct RawTools {
     pub exec: Option<RawExec>,
     pub files: Option<RawFiles>,
+    pub memory: Option<RawMemory>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMemory {
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,6 +51,8 @@ pub struct ToolsConfig {
     pub files_enabled: bool,
     pub max_read_bytes: u64,
     pub max_write_bytes: u64,
+    /// memory_save, memory_search, memory_forget.
+    pub memory_enabled: bool,
 }
 
 /// The longest a command may be given unless configured otherwise.
@@ -53,6 +62,7 @@ pub(crate) fn resolve(ctx: &Ctx<'_>, raw: Option<RawTools>) -> Result<ToolsConfi
     let t = raw.unwrap_or_default();
     let exec = t.exec.unwrap_or_default();
     let files = t.files.unwrap_or_default();
+    let memory = t.memory.unwrap_or_default();
     let file_defaults = FileLimits::default();
     let exec_max = ctx.secs(
         "tools.exec.max_timeout_secs",
@@ -86,6 +96,7 @@ pub(crate) fn resolve(ctx: &Ctx<'_>, raw: Option<RawTools>) -> Result<ToolsConfi
             1_024,
             1 << 30,
         )?,
+        memory_enabled: memory.enabled.unwrap_or(true),
     })
 }
 
@@ -102,4 +113,5 @@ pub(crate) fn render(t: &ToolsConfig, o: &mut String) {
         "[tools.files]\nenabled = {}\nmax_read_bytes = {}\nmax_write_bytes = {}\n",
         t.files_enabled, t.max_read_bytes, t.max_write_bytes
     );
+    let _ = writeln!(o, "[tools.memory]\nenabled = {}\n", t.memory_enabled);
 }

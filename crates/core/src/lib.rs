@@ -23,4 +23,4 @@ pub use channel::{
 };
 pub use msg::{ChatMessage, Role, ToolCall, ToolSpec, Usage};
 pub use provider::{Completion, CompletionRequest, FinishReason, Provider, ProviderError};
-pub use tool::{Tool, ToolContext, ToolOutput};
+pub use tool::{Caller, Tool, ToolContext, ToolOutput};

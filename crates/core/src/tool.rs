@@ -4,6 +4,26 @@ use std::time::Duration;
 use crate::cancel::Cancel;
 use crate::msg::ToolSpec;
 
+/// Whom a tool call is made for: the conversation the turn answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// Channel name ("telegram", "cli").
+    pub channel: String,
+    pub chat_id: String,
+    /// The person whose message started the turn.
+    pub sender_id: String,
+    /// A group chat rather than a direct one.
+    pub group: bool,
+}
+
+impl Caller {
+    /// `channel:sender id`: the scope of what belongs to this person
+    /// (memories, for example).
+    pub fn owner(&self) -> String {
+        format!("{}:{}", self.channel, self.sender_id)
+    }
+}
+
 /// What a tool call may touch and how long it may take.
 #[derive(Debug, Clone)]
 pub struct ToolContext {
@@ -11,6 +31,7 @@ pub struct ToolContext {
     pub workspace: PathBuf,
     /// Session key, for logs and per-session state.
     pub session: String,
+    pub caller: Caller,
     /// Upper bound for this call (a tool may use less).
     pub timeout: Duration,
     pub cancel: Cancel,

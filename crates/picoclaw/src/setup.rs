@@ -53,7 +53,7 @@ pub fn providers(config: &Config) -> Result<Arc<dyn Provider>, Failure> {
     Ok(Arc::new(chain))
 }
 
-pub fn tools(config: &Config, workspace: &Path) -> ToolSet {
+pub fn tools(config: &Config, workspace: &Path, db: &Db) -> ToolSet {
     let mut tools: Vec<Box<dyn Tool>> = Vec::new();
     if config.tools.exec_enabled {
         tools.push(Box::new(picoclaw_tools::ExecTool::new(sandbox_policy(
@@ -75,12 +75,15 @@ pub fn tools(config: &Config, workspace: &Path) -> ToolSet {
             None => tools.extend(files),
         }
     }
+    if config.tools.memory_enabled {
+        tools.extend(picoclaw_agent::memory_tools(db));
+    }
     ToolSet::new(tools).with_result_cap(config.agent.tool_result_max_bytes as usize)
 }
 
 pub fn agent(config: &Config, db: Db) -> Result<Agent, Failure> {
     let ws = prepare_workspace(&config.agent.workspace, &config.store.dir, tool_ids(config))?;
-    let tools = tools(config, &ws);
+    let tools = tools(config, &ws, &db);
     let opts = AgentOptions {
         workspace: ws,
         max_tool_iterations: config.agent.max_tool_iterations,

@@ -7,12 +7,12 @@ use serde_json::{Map, Value};
 
 /// The arguments object of one call. `null` counts as an empty object,
 /// because some providers send it for calls without arguments.
-pub(crate) struct Args<'a> {
+pub struct Args<'a> {
     map: Option<&'a Map<String, Value>>,
 }
 
 impl<'a> Args<'a> {
-    pub(crate) fn new(value: &'a Value) -> Result<Args<'a>, String> {
+    pub fn new(value: &'a Value) -> Result<Args<'a>, String> {
         match value {
             Value::Object(map) => Ok(Args { map: Some(map) }),
             Value::Null => Ok(Args { map: None }),
@@ -30,12 +30,12 @@ impl<'a> Args<'a> {
         }
     }
 
-    pub(crate) fn required_str(&self, key: &str) -> Result<&'a str, String> {
+    pub fn required_str(&self, key: &str) -> Result<&'a str, String> {
         self.optional_str(key)?
             .ok_or_else(|| format!("missing required argument '{key}' (string)"))
     }
 
-    pub(crate) fn optional_str(&self, key: &str) -> Result<Option<&'a str>, String> {
+    pub fn optional_str(&self, key: &str) -> Result<Option<&'a str>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -46,9 +46,22 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// `true`/`false`; `"true"`/`"false"` are accepted like quoted numbers.
+    pub fn optional_bool(&self, key: &str) -> Result<Option<bool>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+            Some(other) => Err(format!(
+                "argument '{key}' must be true or false, got {}",
+                kind(other)
+            )),
+        }
+    }
+
     /// A non-negative integer; `"12"` is accepted because models quote
     /// numbers often enough that refusing would only waste a round trip.
-    pub(crate) fn optional_u64(&self, key: &str) -> Result<Option<u64>, String> {
+    pub fn optional_u64(&self, key: &str) -> Result<Option<u64>, String> {
         let bad = |v: &Value| format!("argument '{key}' must be a non-negative integer, got {v}");
         match self.get(key) {
             None => Ok(None),

@@ -93,6 +93,7 @@ mod tests {
         ToolContext {
             workspace: ws.to_path_buf(),
             session: "test".into(),
+            caller: Default::default(),
             timeout: Duration::from_secs(20),
             cancel: Cancel::new(),
         }

@@ -27,6 +27,7 @@ mod sys;
 mod toolset;
 mod write;
 
+pub use args::Args;
 pub use edit::EditFile;
 pub use exec::ExecTool;
 pub use list::ListDir;

@@ -28,10 +28,12 @@ pub struct Sent {
 }
 
 /// A chat network in memory: tests push messages, the runtime polls them
-/// and sends replies here.
+/// and sends replies here. Like Telegram, it keeps events until a poll
+/// passes a cursor past them, so a poll whose answer was dropped (at
+/// shutdown) loses nothing.
 #[derive(Default)]
 pub struct FakeChannel {
-    queue: Mutex<VecDeque<Inbound>>,
+    queue: Mutex<VecDeque<(u32, Inbound)>>,
     arrived: Condvar,
     sent: Mutex<Vec<Sent>>,
     next_id: AtomicU32,
@@ -42,19 +44,22 @@ impl FakeChannel {
     pub fn push(&self, chat: &str, text: &str) -> String {
         let n = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         let event = format!("e{n}");
-        self.queue.lock().unwrap().push_back(Inbound {
-            channel: String::from("fake"),
-            event_id: event.clone(),
-            chat_id: chat.to_string(),
-            chat_kind: ChatKind::Direct,
-            sender: Sender {
-                id: chat.to_string(),
-                username: None,
-                display: format!("user {chat}"),
+        self.queue.lock().unwrap().push_back((
+            n,
+            Inbound {
+                channel: String::from("fake"),
+                event_id: event.clone(),
+                chat_id: chat.to_string(),
+                chat_kind: ChatKind::Direct,
+                sender: Sender {
+                    id: chat.to_string(),
+                    username: None,
+                    display: format!("user {chat}"),
+                },
+                message_id: Some(format!("m{n}")),
+                kind: InboundKind::Text(text.to_string()),
             },
-            message_id: Some(format!("m{n}")),
-            kind: InboundKind::Text(text.to_string()),
-        });
+        ));
         self.arrived.notify_all();
         event
     }
@@ -69,15 +74,17 @@ impl Poller for FakeChannel {
         "fake"
     }
 
-    fn poll(&self, _cursor: Option<&str>) -> Result<Batch, ChannelError> {
-        let q = self.queue.lock().unwrap();
-        let (mut q, _) = self
+    fn poll(&self, cursor: Option<&str>) -> Result<Batch, ChannelError> {
+        let acked: u32 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let mut q = self.queue.lock().unwrap();
+        q.retain(|(n, _)| *n >= acked);
+        let (q, _) = self
             .arrived
             .wait_timeout_while(q, Duration::from_millis(50), |q| q.is_empty())
             .unwrap();
         Ok(Batch {
-            items: q.drain(..).collect(),
-            cursor: None,
+            items: q.iter().map(|(_, i)| i.clone()).collect(),
+            cursor: q.back().map(|(n, _)| (n + 1).to_string()),
         })
     }
 }

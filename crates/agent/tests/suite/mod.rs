@@ -1,5 +1,6 @@
 mod fakes;
 mod interleave;
+mod memory;
 mod resume;
 mod stop;
 mod tools;

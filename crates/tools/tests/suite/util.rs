@@ -45,6 +45,7 @@ impl Fixture {
         ToolContext {
             workspace: self.ws.clone(),
             session: "test".into(),
+            caller: Default::default(),
             timeout: Duration::from_secs(30),
             cancel: Cancel::new(),
         }
