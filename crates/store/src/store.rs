@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{classify, StoreError};
 use crate::migrations::{self, Outcome, SCHEMA_VERSION};
@@ -306,16 +306,25 @@ impl Store {
     /// the write lock up front: a deferred transaction that reads first and
     /// then writes can fail with SQLITE_BUSY at once, without honouring
     /// busy_timeout, if another process wrote in between.
+    ///
+    /// BEGIN and COMMIT are cached statements like the rest (rusqlite's
+    /// `Transaction` parses them anew each time); anything that fails rolls
+    /// back.
     pub(crate) fn write_tx<T>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let conn = &mut self.conn;
+        let conn = &self.conn;
         let res = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
+            conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+            let done = f(conn).and_then(|out| {
+                conn.prepare_cached("COMMIT")?.execute([])?;
+                Ok(out)
+            });
+            if done.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            done
         })();
         res.map_err(|e| self.classify(e))
     }

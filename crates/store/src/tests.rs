@@ -167,3 +167,27 @@ fn statements_are_not_re_prepared_when_their_parameters_change() {
     }
     assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
 }
+
+#[test]
+fn a_failed_write_transaction_rolls_back_and_the_next_one_works() {
+    let mut s = Store::open_in_memory().unwrap();
+    let err = s.write_tx(|c| {
+        c.prepare_cached("INSERT INTO meta (key, value) VALUES ('a', '1')")?
+            .execute([])?;
+        c.prepare_cached("INSERT INTO no_such_table VALUES (1)")?
+            .execute([])
+    });
+    assert!(err.is_err());
+    assert!(s.conn.is_autocommit(), "no transaction left open");
+    assert_eq!(
+        s.meta("a").unwrap(),
+        None,
+        "the first insert was rolled back"
+    );
+    s.write_tx(|c| {
+        c.prepare_cached("INSERT INTO meta (key, value) VALUES ('b', '2')")?
+            .execute([])
+    })
+    .unwrap();
+    assert_eq!(s.meta("b").unwrap().as_deref(), Some("2"));
+}

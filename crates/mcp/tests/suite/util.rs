@@ -115,6 +115,7 @@ pub fn ctx(timeout: Duration) -> ToolContext {
     ToolContext {
         workspace: std::env::temp_dir(),
         session: "test".into(),
+        caller: Default::default(),
         timeout,
         cancel: Cancel::new(),
     }
