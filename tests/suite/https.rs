@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use picoclaw_testkit::tls::TestCa;
+use picoclaw_testkit::tls::{self_signed_server, TestCa, LOOPBACK_NAMES};
 
 use crate::util::*;
 
@@ -79,6 +79,35 @@ fn an_untrusted_certificate_is_refused_logged_in_words_and_retried_with_backoff(
     );
     assert_eq!(p.tg.get_updates_calls(), 0);
     assert!(p.is_running(), "a TLS failure must not stop the daemon");
+}
+
+#[test]
+fn an_untrusted_model_server_is_retried_with_backoff_then_the_user_is_told() {
+    // Telegram is plain; the model's certificate is self-signed, so the
+    // provider's retry policy (max_retries = 1) decides the attempts.
+    let tg = FakeTelegram::start(TOKEN);
+    let llm = FakeLlm::start_tls(Some(LLM_KEY), self_signed_server(LOOPBACK_NAMES));
+    let mut p = Picoclaw::with_fakes("https-untrusted-llm", tg, llm, "");
+    p.start();
+    p.say("hello?");
+    let r = p.replies(1);
+    assert!(
+        r[0].starts_with("Sorry, I couldn't get an answer from the model"),
+        "{r:?}\n{}",
+        p.stderr()
+    );
+    let log = p.stderr();
+    assert!(
+        log.contains("certificate not trusted: unknown issuer — set [http] ca_file")
+            && log.contains("retry 1/1"),
+        "{log}"
+    );
+    // One attempt and one retry, each refused in the handshake: a TLS
+    // failure is a retryable transport error, not a tight loop and not a
+    // give-up on the first try.
+    assert_eq!(p.llm.server().connections(), 2, "{log}");
+    assert_eq!(p.llm.server().handshake_failures().len(), 2);
+    assert_eq!(p.llm.request_count(), 0);
 }
 
 #[test]
