@@ -37,4 +37,4 @@ pub use memory::memory_tools;
 pub use reply::Reply;
 pub use runtime::{Runtime, RuntimeOptions};
 pub use source::{Inbox, Source, Task};
-pub use turn::{Agent, AgentOptions};
+pub use turn::{Agent, AgentOptions, ToolSource};

@@ -35,24 +35,22 @@ type Stamp = [Option<(u64, SystemTime)>; WORKSPACE_FILES.len()];
 pub struct Persona {
     workspace: PathBuf,
     extra: Option<String>,
-    tool_names: Vec<String>,
     cache: Mutex<Option<(Stamp, Arc<str>)>>,
 }
 
 impl Persona {
-    pub fn new(workspace: PathBuf, extra: Option<String>, tool_names: Vec<String>) -> Persona {
+    pub fn new(workspace: PathBuf, extra: Option<String>) -> Persona {
         Persona {
             workspace,
             extra,
-            tool_names,
             cache: Mutex::new(None),
         }
     }
 
-    /// The prompt (with the tool list when `with_tools`). Blocking: five
-    /// `stat` calls, and a re-read when something changed. Call it from the
-    /// blocking pool.
-    pub fn prompt(&self, with_tools: bool) -> Arc<str> {
+    /// The prompt, naming `tools` (empty: a call without tools). Blocking:
+    /// five `stat` calls, and a re-read when something changed. Call it
+    /// from the blocking pool.
+    pub fn prompt(&self, tools: &[String]) -> Arc<str> {
         let stamp = stamp(&self.workspace);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let files = match cache.as_ref() {
@@ -64,8 +62,7 @@ impl Persona {
             }
         };
         drop(cache);
-        let names: &[String] = if with_tools { &self.tool_names } else { &[] };
-        assemble(&files, self.extra.as_deref(), names).into()
+        assemble(&files, self.extra.as_deref(), tools).into()
     }
 }
 
@@ -145,19 +142,15 @@ mod tests {
         std::fs::write(dir.join("USER.md"), "The user is Ada.").unwrap();
         std::fs::write(dir.join("SOUL.md"), "Be kind.").unwrap();
         std::fs::write(dir.join("MEMORY.md"), "é".repeat(FILE_CAP)).unwrap();
-        let persona = Persona::new(
-            dir.clone(),
-            Some("Extra rule.".into()),
-            vec!["read_file".into()],
-        );
-        let p = persona.prompt(true);
+        let persona = Persona::new(dir.clone(), Some("Extra rule.".into()));
+        let p = persona.prompt(&["read_file".into()]);
         let soul = p.find("## SOUL.md\nBe kind.").unwrap();
         let user = p.find("## USER.md\nThe user is Ada.").unwrap();
         assert!(soul < user);
         assert!(p.contains("[… cut]"));
         assert!(p.ends_with("Extra rule."));
         assert!(p.contains("Tools: read_file."));
-        assert!(!persona.prompt(false).contains("Tools:"));
+        assert!(!persona.prompt(&[]).contains("Tools:"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -165,15 +158,15 @@ mod tests {
     fn an_edited_file_is_picked_up_and_an_unchanged_one_is_not_reread() {
         let dir = tempdir("cache");
         std::fs::write(dir.join("USER.md"), "v1").unwrap();
-        let persona = Persona::new(dir.clone(), None, Vec::new());
-        assert!(persona.prompt(false).contains("v1"));
+        let persona = Persona::new(dir.clone(), None);
+        assert!(persona.prompt(&[]).contains("v1"));
         // Same size and mtime: the cached text is used (proved by planting
         // a different cache entry under the current stamp).
         let planted: Arc<str> = Arc::from("\n\n## USER.md\ncached");
         *persona.cache.lock().unwrap() = Some((stamp(&dir), planted));
-        assert!(persona.prompt(false).contains("cached"));
+        assert!(persona.prompt(&[]).contains("cached"));
         std::fs::write(dir.join("USER.md"), "version 2").unwrap();
-        assert!(persona.prompt(false).contains("version 2"));
+        assert!(persona.prompt(&[]).contains("version 2"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

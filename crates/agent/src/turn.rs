@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use picoclaw_core::{
@@ -40,16 +40,49 @@ pub struct Agent {
     provider: Arc<dyn Provider>,
     tools: Arc<ToolSet>,
     persona: Arc<Persona>,
+    /// Tools that come and go (MCP servers), added to `tools`.
+    sources: Vec<Arc<dyn ToolSource>>,
+    /// The tool set in use and the source generations it was built from.
+    current: Mutex<(Vec<u64>, Arc<Tools>)>,
     history: Arc<History>,
-    /// Estimated tokens of the tool specs, sent with every call that
-    /// offers tools.
-    tools_tokens: usize,
     db: Db,
 }
 
 enum Step {
     Done(Reply),
     Continue,
+}
+
+/// Tools that come and go while picoclaw runs (an MCP server's, refreshed
+/// when the server says its list changed).
+pub trait ToolSource: Send + Sync {
+    /// Changes whenever [`ToolSource::tools`] would return a different set.
+    fn generation(&self) -> u64;
+    fn tools(&self) -> Vec<Arc<dyn picoclaw_core::Tool>>;
+}
+
+/// A tool set with what every request derives from it.
+struct Tools {
+    set: Arc<ToolSet>,
+    names: Vec<String>,
+    /// Estimated tokens of the specs, sent with every call that offers
+    /// tools.
+    tokens: usize,
+}
+
+impl Tools {
+    fn of(set: Arc<ToolSet>) -> Tools {
+        let names = set.specs().iter().map(|s| s.name.clone()).collect();
+        let tokens = set
+            .specs()
+            .iter()
+            .map(|s| {
+                trim::estimate_tokens(&s.description)
+                    + trim::estimate_tokens(&s.parameters.to_string())
+            })
+            .sum();
+        Tools { set, names, tokens }
+    }
 }
 
 /// Where in the store a turn's steps go, and for whom it runs.
@@ -62,25 +95,37 @@ struct At<'a> {
 
 impl Agent {
     pub fn new(opts: AgentOptions, provider: Arc<dyn Provider>, tools: ToolSet, db: Db) -> Agent {
-        let names = tools.specs().iter().map(|s| s.name.clone()).collect();
-        let persona = Persona::new(opts.workspace.clone(), opts.system_prompt.clone(), names);
-        let tools_tokens = tools
-            .specs()
-            .iter()
-            .map(|s| {
-                trim::estimate_tokens(&s.description)
-                    + trim::estimate_tokens(&s.parameters.to_string())
-            })
-            .sum();
+        let persona = Persona::new(opts.workspace.clone(), opts.system_prompt.clone());
+        let tools = Arc::new(tools);
         Agent {
             history: Arc::new(History::new(opts.max_history_messages as usize)),
+            current: Mutex::new((Vec::new(), Arc::new(Tools::of(tools.clone())))),
             opts,
             provider,
-            tools: Arc::new(tools),
+            tools,
             persona: Arc::new(persona),
-            tools_tokens,
+            sources: Vec::new(),
             db,
         }
+    }
+
+    /// Adds tools that come and go while picoclaw runs (an MCP server's).
+    pub fn with_tool_source(mut self, source: Arc<dyn ToolSource>) -> Agent {
+        self.sources.push(source);
+        self
+    }
+
+    /// The tools to offer now: the fixed set plus every source's current
+    /// tools, rebuilt only when a source's generation moved.
+    fn tools_now(&self) -> Arc<Tools> {
+        let gens: Vec<u64> = self.sources.iter().map(|s| s.generation()).collect();
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.0 != gens {
+            let more = self.sources.iter().flat_map(|s| s.tools()).collect();
+            current.1 = Arc::new(Tools::of(Arc::new(self.tools.with_more(more))));
+            current.0 = gens;
+        }
+        current.1.clone()
     }
 
     pub fn db(&self) -> &Db {
@@ -143,6 +188,7 @@ impl Agent {
         // first model call needs.
         let fresh = row.status == InboundStatus::Pending;
         let (persona, kept) = (self.persona.clone(), self.history.clone());
+        let names = self.tools_now().names.clone();
         let (session, prior, mut first) = self
             .db
             .call(move |s| {
@@ -154,7 +200,7 @@ impl Agent {
                 let mut first = None;
                 if prior.is_empty() {
                     s.append_message(session, Some(inbound_id), &user)?;
-                    first = Some((kept.load(s, session)?, persona.prompt(true)));
+                    first = Some((kept.load(s, session)?, persona.prompt(&names)));
                 }
                 Ok((session, prior, first))
             })
@@ -280,7 +326,7 @@ impl Agent {
             timeout: self.opts.tool_timeout,
             cancel: cancel.clone(),
         };
-        let tools = self.tools.clone();
+        let tools = self.tools_now().set.clone();
         let (name, args) = (call.name.clone(), call.arguments.clone());
         let started = Instant::now();
         let output = tokio::task::spawn_blocking(move || tools.call(&name, &ctx, &args))
@@ -323,25 +369,31 @@ impl Agent {
         preloaded: Option<(Vec<ChatMessage>, Arc<str>)>,
         cancel: &Cancel,
     ) -> Result<Result<Completion, ProviderError>, StoreError> {
+        let tools = self.tools_now();
         let (history, system) = match preloaded {
             Some(p) => p,
             None => {
                 let (persona, kept) = (self.persona.clone(), self.history.clone());
+                let names = if tools_allowed {
+                    tools.names.clone()
+                } else {
+                    Vec::new()
+                };
                 // One hop to the blocking pool for both: the history and the
                 // system prompt (whose files are only re-read when they
                 // change).
                 self.db
-                    .call(move |s| Ok((kept.load(s, session)?, persona.prompt(tools_allowed))))
+                    .call(move |s| Ok((kept.load(s, session)?, persona.prompt(&names))))
                     .await?
             }
         };
         let specs: Vec<ToolSpec> = if tools_allowed {
-            self.tools.specs().to_vec()
+            tools.set.specs().to_vec()
         } else {
             Vec::new()
         };
         let overhead =
-            trim::estimate_tokens(&system) + if tools_allowed { self.tools_tokens } else { 0 };
+            trim::estimate_tokens(&system) + if tools_allowed { tools.tokens } else { 0 };
         let budget = (self.opts.context_window as usize).saturating_sub(overhead);
         let mut messages = trim::fit(history, budget);
         if !tools_allowed {

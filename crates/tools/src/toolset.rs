@@ -1,5 +1,7 @@
 //! The registry the agent calls tools through.
 
+use std::sync::Arc;
+
 use picoclaw_core::{Tool, ToolContext, ToolOutput, ToolSpec};
 
 use crate::args::show;
@@ -13,7 +15,7 @@ const DEFAULT_RESULT_CAP: usize = 72 * 1024;
 /// argument text, dispatches by name and caps what goes back into the
 /// conversation.
 pub struct ToolSet {
-    tools: Vec<Box<dyn Tool>>,
+    tools: Vec<Arc<dyn Tool>>,
     specs: Vec<ToolSpec>,
     result_cap: usize,
 }
@@ -22,7 +24,12 @@ impl ToolSet {
     /// Later tools with an already-taken name are dropped with a warning:
     /// the model could not tell them apart.
     pub fn new(tools: Vec<Box<dyn Tool>>) -> Self {
-        let mut kept: Vec<Box<dyn Tool>> = Vec::with_capacity(tools.len());
+        Self::from_shared(tools.into_iter().map(Arc::from).collect())
+    }
+
+    /// Like [`ToolSet::new`], from tools that are shared with other sets.
+    pub fn from_shared(tools: Vec<Arc<dyn Tool>>) -> Self {
+        let mut kept: Vec<Arc<dyn Tool>> = Vec::with_capacity(tools.len());
         let mut specs: Vec<ToolSpec> = Vec::with_capacity(tools.len());
         for tool in tools {
             let spec = tool.spec();
@@ -45,6 +52,15 @@ impl ToolSet {
     pub fn with_result_cap(mut self, bytes: usize) -> Self {
         self.result_cap = bytes;
         self
+    }
+
+    /// These tools followed by `more` (tools that come and go, such as an
+    /// MCP server's), with the same result cap. A name already taken keeps
+    /// the first tool.
+    pub fn with_more(&self, more: Vec<Arc<dyn Tool>>) -> ToolSet {
+        let mut all = self.tools.clone();
+        all.extend(more);
+        ToolSet::from_shared(all).with_result_cap(self.result_cap)
     }
 
     /// The specs to advertise, computed once at construction.

@@ -281,14 +281,22 @@ impl Harness {
         }
     }
 
-    /// A runtime over the fakes with `tools`, stopping after `shutdown`.
-    pub fn runtime(&self, tools: Vec<Box<dyn Tool>>, shutdown: Duration) -> Runtime {
-        let agent = Agent::new(
+    /// An agent over the fakes with `tools`, as a restart would build it.
+    pub fn agent(&self, tools: Vec<Box<dyn Tool>>) -> Agent {
+        Agent::new(
             self.opts.clone(),
             self.llm.clone(),
             ToolSet::new(tools),
             self.db.clone(),
-        );
+        )
+    }
+
+    /// A runtime over the fakes with `tools`, stopping after `shutdown`.
+    pub fn runtime(&self, tools: Vec<Box<dyn Tool>>, shutdown: Duration) -> Runtime {
+        self.runtime_for(self.agent(tools), shutdown)
+    }
+
+    fn runtime_for(&self, agent: Agent, shutdown: Duration) -> Runtime {
         let mut rt = Runtime::new(
             agent,
             RuntimeOptions {
@@ -307,8 +315,18 @@ impl Harness {
         shutdown: Duration,
         until: impl Fn(&Harness) -> bool,
     ) {
+        self.run(self.runtime(tools, shutdown), until).await;
+    }
+
+    /// Like [`Harness::run_until`] with an agent built by the test.
+    pub async fn run_agent_until(&self, agent: Agent, until: impl Fn(&Harness) -> bool) {
+        self.run(self.runtime_for(agent, Duration::from_secs(1)), until)
+            .await;
+    }
+
+    async fn run(&self, rt: Runtime, until: impl Fn(&Harness) -> bool) {
         let (tx, rx) = watch::channel(false);
-        let work = tokio::spawn(self.runtime(tools, shutdown).run(rx));
+        let work = tokio::spawn(rt.run(rx));
         let start = std::time::Instant::now();
         while !until(self) {
             assert!(

@@ -126,3 +126,64 @@ async fn a_failing_call_with_new_arguments_each_time_is_not_a_loop() {
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     assert_eq!(h.replies(), ["gave up politely"]);
 }
+
+/// Tools that appear while picoclaw runs (an MCP server's list changed).
+struct Changing {
+    generation: AtomicUsize,
+}
+
+impl picoclaw_agent::ToolSource for Changing {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst) as u64
+    }
+
+    fn tools(&self) -> Vec<Arc<dyn picoclaw_core::Tool>> {
+        if self.generation.load(Ordering::SeqCst) == 0 {
+            return Vec::new();
+        }
+        let tool = FakeTool::boxed("late", Arc::new(AtomicUsize::new(0)), |_, _, _| {
+            ToolOutput::ok("late result")
+        });
+        vec![Arc::from(tool)]
+    }
+}
+
+#[tokio::test]
+async fn a_tool_source_that_changes_is_offered_from_the_next_call_on() {
+    let h = Harness::new("source");
+    let source = Arc::new(Changing {
+        generation: AtomicUsize::new(0),
+    });
+    let agent = |h: &Harness| {
+        picoclaw_agent::Agent::new(
+            h.opts.clone(),
+            h.llm.clone(),
+            picoclaw_tools::ToolSet::new(Vec::new()),
+            h.db.clone(),
+        )
+        .with_tool_source(source.clone())
+    };
+    h.chan.push("1", "first");
+    h.run_agent_until(agent(&h), |h| h.chan.sent().len() == 1)
+        .await;
+    source.generation.store(1, Ordering::SeqCst);
+    h.llm.push(call("late", "{}"));
+    h.chan.push("1", "second");
+    h.run_agent_until(agent(&h), |h| h.chan.sent().len() == 2)
+        .await;
+    let reqs = h.llm.requests();
+    assert!(reqs[0].tools.is_empty());
+    assert_eq!(reqs[1].tools, ["late"]);
+    assert!(
+        reqs[1].system.contains("Tools: late."),
+        "{}",
+        reqs[1].system
+    );
+    let result = reqs[2]
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::Tool)
+        .unwrap();
+    assert_eq!(result.content, "late result");
+}
