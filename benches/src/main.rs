@@ -26,8 +26,12 @@ picoclaw-bench --bin PATH [options]
                          unless --quick)
   --quick                fewer messages (CI): 1,000 for RSS growth, 200 for
                          the per-message overhead
+  --growth-messages N    messages for the RSS growth row (default 10,000;
+                         1,000 with --quick); 100000 is the long soak
   --no-callgrind         skip the valgrind instruction count
   --out PATH             also write the report here
+  --check                exit 1 when a row misses its budget (CI runs the
+                         1,000-message musl growth row this way)
   --only GROUPS          comma-separated subset: size,life,tls,overhead,
                          sandbox,growth,callgrind (default: all)
 ";
@@ -38,9 +42,11 @@ struct Opts {
     spawn_overhead: Option<PathBuf>,
     runs: usize,
     quick: bool,
+    growth_messages: Option<usize>,
     callgrind: bool,
     out: Option<PathBuf>,
     only: Option<Vec<String>>,
+    check: bool,
 }
 
 impl Opts {
@@ -64,9 +70,11 @@ fn parse_args() -> Result<Opts, String> {
         spawn_overhead: None,
         runs: 5,
         quick: false,
+        growth_messages: None,
         callgrind: true,
         out: None,
         only: None,
+        check: false,
     };
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -86,7 +94,17 @@ fn parse_args() -> Result<Opts, String> {
             "--spawn-overhead" => opts.spawn_overhead = Some(PathBuf::from(value()?)),
             "--runs" => opts.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--quick" => opts.quick = true,
+            "--growth-messages" => {
+                let n: usize = value()?
+                    .parse()
+                    .map_err(|e| format!("--growth-messages: {e}"))?;
+                if n < 200 {
+                    return Err(String::from("--growth-messages must be at least 200"));
+                }
+                opts.growth_messages = Some(n);
+            }
             "--no-callgrind" => opts.callgrind = false,
+            "--check" => opts.check = true,
             "--out" => opts.out = Some(PathBuf::from(value()?)),
             "--only" => {
                 opts.only = Some(value()?.split(',').map(str::to_string).collect());
@@ -145,6 +163,17 @@ fn main() {
         }
         eprintln!("picoclaw-bench: wrote {}", path.display());
     }
+    if opts.check {
+        let missed: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.verdict() == "FAIL")
+            .map(|r| r.metric.as_str())
+            .collect();
+        if !missed.is_empty() {
+            eprintln!("picoclaw-bench: over budget: {}", missed.join("; "));
+            std::process::exit(1);
+        }
+    }
 }
 
 fn progress(what: &str) {
@@ -176,7 +205,7 @@ fn run(opts: &Opts) -> Vec<Row> {
         rows.push(sandbox_row(opts));
     }
     if opts.wants("growth") {
-        rows.push(growth_row(opts));
+        rows.extend(growth_rows(opts));
     }
     // request bytes, LLM calls, idle threads
     rows.extend(take(3));
@@ -382,9 +411,12 @@ fn overhead_row(opts: &Opts) -> Row {
     )
 }
 
-fn growth_row(opts: &Opts) -> Row {
-    let (_, n) = message_counts(opts);
+/// RSS growth after the first 100 messages, and for the long soak (more
+/// than 10,000 messages) from the 10,000th on.
+fn growth_rows(opts: &Opts) -> Vec<Row> {
+    let n = opts.growth_messages.unwrap_or(message_counts(opts).1);
     let mut growth = Vec::new();
+    let mut soak = Vec::new();
     let mut per = Vec::new();
     let mut err = String::new();
     for i in 0..opts.runs {
@@ -396,6 +428,9 @@ fn growth_row(opts: &Opts) -> Row {
         match measure::burst(&opts.bin, n) {
             Ok(b) => {
                 growth.push(b.rss_end_kib - b.rss_after_100_kib);
+                if let Some(at_10k) = b.rss_after_10k_kib {
+                    soak.push(b.rss_end_kib - at_10k);
+                }
                 per.push(b.per_message_ms);
             }
             Err(e) => err = e,
@@ -405,16 +440,26 @@ fn growth_row(opts: &Opts) -> Row {
         Some(s) => format!("{:.3} ms/message over these runs", s.median),
         None => String::new(),
     };
-    if opts.quick {
-        note.push_str("; --quick: fewer messages than the budget's 10,000");
+    if n < 10_000 {
+        note.push_str("; fewer messages than the budget's 10,000");
     }
-    row(
+    let mut rows = vec![row(
         &format!("RSS growth after {n} messages (VmRSS end − after 100)"),
-        Stats::of(&growth).ok_or(err),
+        Stats::of(&growth).ok_or(err.clone()),
         Unit::KiB,
         Budget::AtMost(1024.0),
         &note,
-    )
+    )];
+    if n > 10_000 {
+        rows.push(row(
+            &format!("RSS growth from 10000 to {n} messages (long soak)"),
+            Stats::of(&soak).ok_or(err),
+            Unit::KiB,
+            Budget::AtMost(1024.0),
+            "VmRSS end − after 10000, same runs",
+        ));
+    }
+    rows
 }
 
 fn row(metric: &str, value: Result<Stats, String>, unit: Unit, budget: Budget, note: &str) -> Row {
@@ -522,7 +567,9 @@ How each row is measured (`benches/src`):
 - overhead: N one-line messages pushed at once, fakes answer instantly,
   poll_timeout_secs = 1; wall time from the first push to the last reply / N.
   It includes the fakes' own work and the full SQLite write path.
-- RSS growth: same set-up; VmRSS after the last reply − after the 100th.
+- RSS growth: same set-up; VmRSS after the last reply − after the 100th
+  (and, for more than 10,000 messages, − after the 10,000th). Why musl grew
+  and what fixed it: benches/results/rss-growth.md.
 - first request bytes: Content-Length of the first chat/completions request.
 - callgrind: the daemon under `valgrind --tool=callgrind`, whole process.
 ";

@@ -86,6 +86,8 @@ pub struct Burst {
     pub per_message_ms: f64,
     /// VmRSS after the 100th reply and after the last one, KiB.
     pub rss_after_100_kib: f64,
+    /// VmRSS after the 10,000th reply, when more were sent (the long soak).
+    pub rss_after_10k_kib: Option<f64>,
     pub rss_end_kib: f64,
 }
 
@@ -101,12 +103,19 @@ pub fn burst(bin: &Path, n: usize) -> Res<Burst> {
     let early = n.min(100);
     d.wait_replies(early, timeout)?;
     let rss_after_100_kib = d.status_field("VmRSS")? as f64;
+    let rss_after_10k_kib = if n > 10_000 {
+        d.wait_replies(10_000, timeout)?;
+        Some(d.status_field("VmRSS")? as f64)
+    } else {
+        None
+    };
     d.wait_replies(n, timeout)?;
     let wall = start.elapsed();
     let rss_end_kib = d.status_field("VmRSS")? as f64;
     Ok(Burst {
         per_message_ms: ms(wall) / n as f64,
         rss_after_100_kib,
+        rss_after_10k_kib,
         rss_end_kib,
     })
 }

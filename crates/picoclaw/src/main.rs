@@ -5,6 +5,8 @@ mod asuser;
 mod cli;
 mod daemon;
 mod doctor;
+#[cfg(any(target_env = "musl", test))]
+mod heap;
 mod notify;
 mod os;
 mod setup;
@@ -32,6 +34,8 @@ impl std::fmt::Display for Failure {
 }
 
 fn main() -> ExitCode {
+    #[cfg(target_env = "musl")]
+    heap::init();
     // `doctor --probe` re-executes this binary inside the sandbox as the
     // sandbox's one probe program; nothing else (no config, no logging)
     // runs there.
