@@ -203,6 +203,16 @@ pub unsafe fn size_of(p: *mut u8) -> usize {
     unsafe { header(p).read().size & !MAPPED }
 }
 
+/// Whether `p` is its own fresh mapping, i.e. already zeroed (for calloc:
+/// clearing it would only fault in pages the caller may never touch).
+///
+/// # Safety
+/// As for [`size_of`].
+pub unsafe fn is_mapping(p: *mut u8) -> bool {
+    // SAFETY: every block has its header.
+    unsafe { header(p).read().size & MAPPED != 0 }
+}
+
 /// `realloc` (natural alignment, as C asks). Null `p` allocates; on failure
 /// returns null and leaves `p` intact.
 ///
@@ -279,7 +289,9 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize) -> *mut u8 {
 /// The C entry points, replacing the weak ones in zig's libc.
 #[cfg(target_env = "musl")]
 mod exports {
-    use super::{alloc, free as heap_free, realloc as heap_realloc, size_of, MIN_ALIGN, PAGE};
+    use super::{
+        alloc, free as heap_free, is_mapping, realloc as heap_realloc, size_of, MIN_ALIGN, PAGE,
+    };
     use libc::{c_int, c_void, size_t};
 
     fn enomem() -> *mut c_void {
@@ -313,9 +325,10 @@ mod exports {
             if p.is_null() {
                 return enomem();
             }
-            // Reused arena memory is dirty (fresh mappings are not, but
-            // clearing them is cheap next to the syscall).
-            std::ptr::write_bytes(p, 0, total);
+            // Reused arena memory is dirty; a fresh mapping is all zeros.
+            if !is_mapping(p) {
+                std::ptr::write_bytes(p, 0, total);
+            }
             p.cast()
         }
     }

@@ -43,6 +43,8 @@ fn blocks_of_every_size_are_aligned_writable_and_report_their_size() {
         // SAFETY: p came from alloc.
         assert_eq!(unsafe { size_of(p) }, size);
         // SAFETY: p came from alloc.
+        assert_eq!(unsafe { is_mapping(p) }, size >= MMAP_THRESHOLD);
+        // SAFETY: p came from alloc.
         unsafe { free(p) };
     }
 }
@@ -103,6 +105,8 @@ fn a_freed_large_block_is_given_back_to_the_kernel() {
     fill(p, 4 << 20, 1);
     let last_page = p.wrapping_add((4 << 20) - 1);
     assert!(is_mapped(p) && is_mapped(last_page));
+    // SAFETY: p came from alloc.
+    assert!(unsafe { is_mapping(p) });
     // SAFETY: p came from alloc.
     unsafe { free(p) };
     assert!(!is_mapped(p) && !is_mapped(last_page));
