@@ -49,11 +49,16 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
     }
     let fault = {
         let mut st = shared.lock();
-        if method == "getupdates" {
+        let fault = st.faults.get_mut(&method).and_then(VecDeque::pop_front);
+        // A poll that is served is counted once it is registered as the
+        // current one (in `get_updates`), so a test that waits for it
+        // knows a second poller will conflict with it.
+        let answered_here = !matches!(fault, None | Some(Fault::Delay(_) | Fault::AckDelay(_)));
+        if method == "getupdates" && answered_here {
             st.get_updates_calls += 1;
             shared.changed.notify_all();
         }
-        st.faults.get_mut(&method).and_then(VecDeque::pop_front)
+        fault
     };
     let ack_delay = match &fault {
         Some(Fault::AckDelay(d)) => Some(*d),
@@ -85,7 +90,13 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
 
     let params = match params(req) {
         Ok(p) => p,
-        Err(desc) => return reject(shared, &method, 400, &desc),
+        Err(desc) => {
+            if method == "getupdates" {
+                shared.lock().get_updates_calls += 1;
+                shared.changed.notify_all();
+            }
+            return reject(shared, &method, 400, &desc);
+        }
     };
     let result = match method.as_str() {
         "getme" => Ok(shared.lock().bot.clone()),
@@ -250,7 +261,9 @@ fn get_updates(shared: &Shared, p: &Params) -> ApiResult {
         }
     };
     let mut st = shared.lock();
+    st.get_updates_calls += 1;
     if st.webhook_conflict {
+        shared.changed.notify_all();
         return Err((
             409,
             String::from(
