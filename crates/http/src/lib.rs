@@ -9,15 +9,19 @@
 //! rustls configuration to TLS users outside this client (WebSockets).
 //! Handshake failures come back as [`HttpError::Tls`], in words.
 //!
-//! Channels and providers both use this crate; it knows neither.
+//! Channels, providers and the web tools use this crate; it knows none of
+//! them. [`Client::with_resolver`] lets a caller decide which addresses a
+//! client may connect to (the web tools' SSRF guard).
 
 mod connector;
+mod resolve;
 mod tls;
 
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use resolve::{parse_target, system_lookup, Resolve, Target};
 /// The rustls this crate is built with, for TLS users that need its types
 /// (one rustls in the binary, ring provider).
 pub use rustls;
@@ -78,6 +82,10 @@ pub enum HttpError {
     /// The URL or proxy setting is unusable. A configuration error.
     #[error("invalid url or proxy: {0}")]
     Invalid(String),
+    /// A [`Resolve`] refused the destination; nothing was sent. Not
+    /// retryable.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// A received HTTP response of any status.
@@ -143,6 +151,46 @@ impl StreamingResponse {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Reads at most `limit` bytes of the body, checking `cancelled` between
+    /// chunks; the flag is true when the body had more, which is then left
+    /// unread (memory stays at `limit`, however large the response).
+    pub fn read_up_to(
+        mut self,
+        limit: usize,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(Vec<u8>, bool), HttpError> {
+        const CHUNK: usize = 16 * 1024;
+        // One allocation when the length is announced: growing by doubling
+        // would briefly hold 1.5x the body.
+        let announced = self
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut out: Vec<u8> = Vec::with_capacity(announced.min(limit));
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            if cancelled() {
+                return Err(HttpError::Connection(String::from("cancelled")));
+            }
+            let n = self.body.read(&mut chunk).map_err(|e| classify_io(&e))?;
+            if n == 0 {
+                return Ok((out, false));
+            }
+            let room = limit - out.len();
+            if n > room {
+                out.extend_from_slice(&chunk[..room]);
+                return Ok((out, true));
+            }
+            out.extend_from_slice(&chunk[..n]);
+            if out.len() == limit {
+                // Exactly at the cap: one more byte says whether it is cut.
+                let mut probe = [0u8; 1];
+                let more = self.body.read(&mut probe).map_err(|e| classify_io(&e))?;
+                return Ok((out, more > 0));
+            }
+        }
+    }
+
     /// Reads the whole remaining body, refusing more than `limit` bytes.
     pub fn read_body(mut self, limit: u64) -> Result<Vec<u8>, HttpError> {
         let mut body = Vec::new();
@@ -169,6 +217,9 @@ pub struct Client {
     agent: ureq::Agent,
     timeout: Duration,
     body_limit: u64,
+    /// What the agent was built from, so [`Client::fresh`] builds the same.
+    trust: Arc<Trust>,
+    resolver: Option<Arc<dyn Resolve>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -181,6 +232,21 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     pub fn new(opts: &HttpOptions) -> Result<Client, HttpError> {
+        Client::build(opts, None)
+    }
+
+    /// A client that connects only where `resolver` says: every new
+    /// connection's host goes through it once and the connection is made to
+    /// exactly the addresses it returned (a configured proxy's own address
+    /// is looked up by the system instead).
+    pub fn with_resolver(
+        opts: &HttpOptions,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<Client, HttpError> {
+        Client::build(opts, Some(resolver))
+    }
+
+    fn build(opts: &HttpOptions, resolver: Option<Arc<dyn Resolve>>) -> Result<Client, HttpError> {
         let proxy = match &opts.proxy {
             Some(url) if !url.is_empty() => Some(
                 ureq::Proxy::new(url)
@@ -223,15 +289,12 @@ impl Client {
             .max_redirects(0)
             .build();
         let trust = opts.trust.clone().unwrap_or_else(trust);
-        let agent = ureq::Agent::with_parts(
-            config,
-            connector::chain(trust.client_config()),
-            ureq::unversioned::resolver::DefaultResolver::default(),
-        );
         Ok(Client {
-            agent,
+            agent: agent(config, &trust, resolver.as_ref()),
             timeout: opts.timeout,
             body_limit: opts.body_limit,
+            trust,
+            resolver,
         })
     }
 
@@ -240,10 +303,29 @@ impl Client {
     /// half-open socket) while clones of the old client finish their calls.
     pub fn fresh(&self) -> Client {
         Client {
-            agent: ureq::Agent::new_with_config(self.agent.config().clone()),
+            // Same connector (trust) and resolver (a guarded client stays
+            // guarded).
+            agent: agent(
+                self.agent.config().clone(),
+                &self.trust,
+                self.resolver.as_ref(),
+            ),
             timeout: self.timeout,
             body_limit: self.body_limit,
+            trust: self.trust.clone(),
+            resolver: self.resolver.clone(),
         }
+    }
+
+    /// The proxy requests to `url` go through (`host:port`), if any: from
+    /// the options or the environment, unless `NO_PROXY` exempts `url`.
+    pub fn proxy_for(&self, url: &str) -> Option<String> {
+        let proxy = self.agent.config().proxy()?;
+        let uri: ureq::http::Uri = url.parse().ok()?;
+        if proxy.is_no_proxy(&uri) {
+            return None;
+        }
+        Some(format!("{}:{}", proxy.host(), proxy.port()))
     }
 
     /// POSTs a JSON body. `timeout` overrides the default deadline (long
@@ -360,6 +442,22 @@ impl Client {
     }
 }
 
+fn agent(
+    config: ureq::config::Config,
+    trust: &Trust,
+    resolver: Option<&Arc<dyn Resolve>>,
+) -> ureq::Agent {
+    let connector = connector::chain(trust.client_config());
+    match resolver {
+        Some(r) => ureq::Agent::with_parts(config, connector, resolve::Adapter(r.clone())),
+        None => ureq::Agent::with_parts(
+            config,
+            connector,
+            ureq::unversioned::resolver::DefaultResolver::default(),
+        ),
+    }
+}
+
 fn is_socks(p: &ureq::Proxy) -> bool {
     !matches!(
         p.protocol(),
@@ -383,7 +481,11 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 fn classify(e: ureq::Error) -> HttpError {
     match e {
         ureq::Error::Timeout(_) => HttpError::Timeout,
-        ureq::Error::Io(io) => classify_io(&io),
+        ureq::Error::Io(io) => match io.get_ref().and_then(|e| e.downcast_ref::<HttpError>()) {
+            // A Resolve's own verdict, passed through ureq unchanged.
+            Some(mine) => mine.clone(),
+            None => classify_io(&io),
+        },
         ureq::Error::BadUri(u) => HttpError::Invalid(u),
         ureq::Error::InvalidProxyUrl => HttpError::Invalid(String::from("proxy url")),
         ureq::Error::Rustls(tls) => HttpError::Tls(TlsError::from_rustls(&tls)),
@@ -499,6 +601,80 @@ mod tests {
             .send_streaming(Method::Get, &url, &[], None, None)
             .unwrap();
         assert!(matches!(resp.read_body(10), Err(HttpError::TooLarge(10))));
+    }
+
+    /// Sends every name to one address, or refuses.
+    struct Pin(Option<std::net::SocketAddr>);
+
+    impl Resolve for Pin {
+        fn resolve(
+            &self,
+            _host: &str,
+            _port: u16,
+            _timeout: Option<Duration>,
+        ) -> Result<Vec<std::net::SocketAddr>, HttpError> {
+            self.0
+                .map(|a| vec![a])
+                .ok_or_else(|| HttpError::Refused(String::from("not here")))
+        }
+    }
+
+    #[test]
+    fn a_resolver_decides_where_the_client_connects_and_its_refusal_comes_back_as_is() {
+        let url = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello");
+        let addr: std::net::SocketAddr = url
+            .trim_start_matches("http://")
+            .trim_end_matches("/x")
+            .parse()
+            .unwrap();
+        let pinned =
+            Client::with_resolver(&HttpOptions::default(), Arc::new(Pin(Some(addr)))).unwrap();
+        let resp = pinned
+            .send_streaming(
+                Method::Get,
+                &format!("http://made-up.test:{}/x", addr.port()),
+                &[],
+                None,
+                None,
+            )
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(
+            resp.read_up_to(100, &|| false).unwrap(),
+            (b"hello".to_vec(), false)
+        );
+        let refusing = Client::with_resolver(&HttpOptions::default(), Arc::new(Pin(None))).unwrap();
+        let err = refusing.get("http://made-up.test/", None).unwrap_err();
+        assert!(
+            matches!(&err, HttpError::Refused(m) if m == "not here"),
+            "{err:?}"
+        );
+        // A fresh pool keeps the resolver.
+        let err = refusing
+            .fresh()
+            .get("http://made-up.test/", None)
+            .unwrap_err();
+        assert!(matches!(&err, HttpError::Refused(_)), "{err:?}");
+    }
+
+    #[test]
+    fn read_up_to_stops_at_the_limit_and_says_whether_more_was_there() {
+        let client = Client::new(&HttpOptions::default()).unwrap();
+        let get = |url: &str| {
+            client
+                .send_streaming(Method::Get, url, &[], None, None)
+                .unwrap()
+        };
+        let exact = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nabcd");
+        assert_eq!(
+            get(&exact).read_up_to(4, &|| false).unwrap(),
+            (b"abcd".to_vec(), false)
+        );
+        let more = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nabcde");
+        assert_eq!(
+            get(&more).read_up_to(4, &|| false).unwrap(),
+            (b"abcd".to_vec(), true)
+        );
     }
 
     #[test]

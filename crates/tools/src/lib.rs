@@ -16,6 +16,9 @@
 //! `exec` runs shell commands through `picoclaw-sandbox` (Landlock +
 //! seccomp + rlimits); the confinement rules themselves live in that crate.
 //! Linux only.
+//!
+//! [`web`] has `web_fetch` (behind an SSRF guard that pins the vetted
+//! address) and `web_search`.
 
 mod args;
 mod beneath;
@@ -25,6 +28,7 @@ mod list;
 mod read;
 mod sys;
 mod toolset;
+pub mod web;
 mod write;
 
 pub use args::Args;
