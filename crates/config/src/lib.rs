@@ -22,6 +22,7 @@ mod secret;
 mod store;
 mod telegram;
 mod tools;
+mod web;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,7 @@ pub use secret::{Secret, SecretSource};
 pub use store::{LogConfig, StoreConfig};
 pub use telegram::TelegramConfig;
 pub use tools::ToolsConfig;
+pub use web::{SearchConfig, WebConfig};
 
 /// The validated, fully defaulted configuration.
 #[derive(Debug, Clone)]

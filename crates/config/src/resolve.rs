@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::ctx::Ctx;
 use crate::raw::RawConfig;
-use crate::{agent, http, providers, sandbox, store, telegram, tools, Config, ConfigError};
+use crate::{agent, http, providers, sandbox, store, telegram, tools, web, Config, ConfigError};
 
 pub(crate) fn resolve(
     path: &Path,
@@ -81,4 +81,11 @@ fn inline_secret_key(src: &str) -> Option<String> {
         .as_ref()
         .and_then(telegram::inline_secret)
         .or_else(|| providers::inline_secret(raw.providers.as_deref().unwrap_or_default()))
+        .or_else(|| {
+            raw.tools
+                .as_ref()?
+                .web
+                .as_ref()
+                .and_then(web::inline_secret)
+        })
 }

@@ -1,5 +1,5 @@
 //! `[tools.exec]` and `[tools.files]`: which built-in tools exist and their
-//! per-call limits.
+//! per-call limits. `[tools.web]` lives in its own module.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use picoclaw_tools::FileLimits;
 use serde::Deserialize;
 
 use crate::ctx::Ctx;
+use crate::web::{self, RawWeb, WebConfig};
 use crate::ConfigError;
 
 #[derive(Debug, Default, Deserialize)]
@@ -17,6 +18,7 @@ pub(crate) struct RawTools {
     pub exec: Option<RawExec>,
     pub files: Option<RawFiles>,
     pub memory: Option<RawMemory>,
+    pub web: Option<RawWeb>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +55,7 @@ pub struct ToolsConfig {
     pub max_write_bytes: u64,
     /// memory_save, memory_search, memory_forget.
     pub memory_enabled: bool,
+    pub web: WebConfig,
 }
 
 /// The longest a command may be given unless configured otherwise.
@@ -97,6 +100,7 @@ pub(crate) fn resolve(ctx: &Ctx<'_>, raw: Option<RawTools>) -> Result<ToolsConfi
             1 << 30,
         )?,
         memory_enabled: memory.enabled.unwrap_or(true),
+        web: web::resolve(ctx, t.web)?,
     })
 }
 
@@ -114,4 +118,5 @@ pub(crate) fn render(t: &ToolsConfig, o: &mut String) {
         t.files_enabled, t.max_read_bytes, t.max_write_bytes
     );
     let _ = writeln!(o, "[tools.memory]\nenabled = {}\n", t.memory_enabled);
+    web::render(&t.web, o);
 }

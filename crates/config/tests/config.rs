@@ -99,12 +99,16 @@ fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
         ("TELEGRAM_BOT_TOKEN", "123:abc"),
         ("OPENAI_API_KEY", "sk-test"),
         ("ANTHROPIC_API_KEY", "ak"),
+        ("BRAVE_API_KEY", "bk"),
     ];
     let c = parse_str(&out, &env).unwrap_or_else(|e| panic!("{e}\n---\n{out}"));
     assert_eq!(c.providers.len(), 2);
     assert_eq!(c.providers[1].kind, ProviderKind::Anthropic);
     assert_eq!(c.agent.system_prompt.as_deref(), Some("Answer in English."));
     assert_eq!(c.http.ca_file.as_ref().map(|f| f.len()), Some(1));
+    let search = c.tools.web.search.as_ref().unwrap();
+    assert_eq!(search.api_key.as_ref().unwrap().expose(), "bk");
+    assert_eq!(c.tools.web.proxy.as_deref(), Some("http://127.0.0.1:3128"));
 }
 
 #[test]
@@ -338,6 +342,65 @@ fn an_unreadable_or_empty_ca_file_is_a_config_error_at_its_line() {
             dir.join("empty.pem").display()
         )
     );
+}
+
+#[test]
+fn web_tools_are_on_by_default_and_search_needs_a_provider() {
+    let c = parse_str("", &[]).unwrap();
+    let w = &c.tools.web;
+    assert!(w.enabled);
+    assert_eq!(w.timeout, Duration::from_secs(20));
+    assert_eq!(w.max_bytes, 2 * 1024 * 1024);
+    assert!(w.allow_private.is_empty() && w.search.is_none());
+
+    let src = "[tools.web]\nallow_private = [\"nas.lan\", \"10.0.0.0/8\"]\n[tools.web.search]\nprovider = \"searxng\"\nbase_url = \"http://127.0.0.1:8888/\"\n";
+    let c = parse_str(src, &[]).unwrap();
+    let opts = c.tools.web.options();
+    assert_eq!(opts.allow_private, vec!["nas.lan", "10.0.0.0/8"]);
+    let s = opts.search.unwrap();
+    assert_eq!(s.base_url, "http://127.0.0.1:8888");
+    assert_eq!((s.api_key, s.max_results), (None, 5));
+}
+
+#[test]
+fn bad_web_settings_name_their_key() {
+    let cases = [
+        (
+            "[tools.web]\nallow_private = [\"10.0.0.0/40\"]\n",
+            2,
+            "tools.web.allow_private",
+            "10.0.0.0/40",
+        ),
+        (
+            "[tools.web.search]\nprovider = \"google\"\n",
+            2,
+            "tools.web.search.provider",
+            "unknown provider",
+        ),
+        (
+            "[tools.web.search]\nprovider = \"searxng\"\n",
+            1,
+            "tools.web.search.base_url",
+            "missing",
+        ),
+        (
+            "[tools.web.search]\nprovider = \"brave\"\n",
+            1,
+            "tools.web.search.api_key",
+            "subscription token",
+        ),
+        (
+            "[tools.web]\nmax_bytes = 10\n",
+            2,
+            "tools.web.max_bytes",
+            "out of range",
+        ),
+    ];
+    for (src, line, key, words) in cases {
+        let (l, _, k, msg) = invalid(parse_str(src, &[]).unwrap_err());
+        assert_eq!((l, k.as_str()), (line, key), "{src}");
+        assert!(msg.contains(words), "{src}: {msg}");
+    }
 }
 
 fn tempdir() -> PathBuf {

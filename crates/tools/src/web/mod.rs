@@ -1,6 +1,7 @@
 //! The web tools: `web_fetch` (one URL as text, behind the SSRF guard in
 //! [`guard`]) and `web_search` (Brave Search API or SearXNG).
 
+mod entity;
 mod fetch;
 mod guard;
 mod html;
