@@ -15,3 +15,4 @@ mod providers;
 mod signals;
 mod soak;
 mod telegram;
+mod web;

@@ -78,6 +78,12 @@ pub fn tools(config: &Config, workspace: &Path, db: &Db) -> ToolSet {
     if config.tools.memory_enabled {
         tools.extend(picoclaw_agent::memory_tools(db));
     }
+    if config.tools.web.enabled {
+        match picoclaw_tools::web::web_tools(&config.tools.web.options()) {
+            Ok(web) => tools.extend(web),
+            Err(e) => picoclaw_core::error!("tools.web: {e}; web tools are off"),
+        }
+    }
     ToolSet::new(tools).with_result_cap(config.agent.tool_result_max_bytes as usize)
 }
 
