@@ -31,6 +31,8 @@ pub struct Setup {
     /// `channels.telegram.poll_timeout_secs`: 30 (the default) for idle
     /// runs, 1 for throughput runs so a quiet moment never parks the poller.
     pub poll_timeout_secs: u32,
+    /// Appended to the config (extra tables).
+    pub extra: &'static str,
 }
 
 pub struct Daemon {
@@ -269,12 +271,15 @@ model = "bench-model"
 api_key = "{KEY}"
 timeout_secs = 30
 max_retries = 0
+
+{extra}
 "#,
         ws = dir.join("workspace").display(),
         state = dir.join("state").display(),
         api = tg.api_base(),
         llm = llm.openai_base(),
         poll = setup.poll_timeout_secs,
+        extra = setup.extra,
     )
 }
 

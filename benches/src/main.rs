@@ -33,7 +33,7 @@ picoclaw-bench --bin PATH [options]
   --check                exit 1 when a row misses its budget (CI runs the
                          1,000-message musl growth row this way)
   --only GROUPS          comma-separated subset: size,life,tls,overhead,
-                         sandbox,growth,callgrind (default: all)
+                         sandbox,growth,web,callgrind (default: all)
 ";
 
 struct Opts {
@@ -206,6 +206,9 @@ fn run(opts: &Opts) -> Vec<Row> {
     }
     if opts.wants("growth") {
         rows.extend(growth_rows(opts));
+    }
+    if opts.wants("web") {
+        rows.push(web_row(opts));
     }
     // request bytes, LLM calls, idle threads
     rows.extend(take(3));
@@ -462,6 +465,37 @@ fn growth_rows(opts: &Opts) -> Vec<Row> {
     rows
 }
 
+fn web_row(opts: &Opts) -> Row {
+    let mut fetched = Vec::new();
+    let mut grew = Vec::new();
+    let mut err = String::new();
+    for i in 0..opts.runs {
+        progress(&format!("web_fetch of a 2 MB page {}/{}", i + 1, opts.runs));
+        match measure::web_fetch_peak(&opts.bin, 2_000_000) {
+            Ok((plain, peak)) => {
+                fetched.push(peak);
+                grew.push(peak - plain);
+            }
+            Err(e) => err = e,
+        }
+    }
+    let note = Stats::of(&grew)
+        .map(|s| {
+            format!(
+                "{:.0} KiB above the same daemon's peak after a plain turn (median)",
+                s.median
+            )
+        })
+        .unwrap_or_default();
+    row(
+        "peak RSS (VmHWM) over a turn that web_fetches a 2 MB HTML page",
+        Stats::of(&fetched).ok_or(err),
+        Unit::KiB,
+        Budget::Report,
+        &note,
+    )
+}
+
 fn row(metric: &str, value: Result<Stats, String>, unit: Unit, budget: Budget, note: &str) -> Row {
     Row {
         metric: metric.to_string(),
@@ -564,6 +598,10 @@ How each row is measured (`benches/src`):
   trusted through `[http] ca_file`, on top of the built-in webpki roots);
   anonymous vs file-backed from /proc/PID/smaps_rollup (file-backed =
   Rss − Anonymous: the static binary's own pages).
+- web_fetch peak: VmHWM of a fresh daemon after a turn whose one tool call
+  fetches a 2,000,000-byte HTML page from a page server on 127.0.0.1
+  (allowed by tools.web.allow_private); the note gives the growth over the
+  same daemon's VmHWM after a plain turn just before.
 - overhead: N one-line messages pushed at once, fakes answer instantly,
   poll_timeout_secs = 1; wall time from the first push to the last reply / N.
   It includes the fakes' own work and the full SQLite write path.

@@ -9,9 +9,16 @@ use crate::harness::{Daemon, Res, Setup, Wire};
 
 const IDLE: Setup = Setup {
     poll_timeout_secs: 30,
+    extra: "",
 };
 const BUSY: Setup = Setup {
     poll_timeout_secs: 1,
+    extra: "",
+};
+/// `web_fetch` may reach the page server on 127.0.0.1.
+const WEB: Setup = Setup {
+    poll_timeout_secs: 1,
+    extra: "[tools.web]\nallow_private = [\"127.0.0.1\"]\n",
 };
 const START_WAIT: Duration = Duration::from_secs(20);
 
@@ -78,6 +85,42 @@ pub fn life_over(bin: &Path, idle_for: Duration, wire: Wire) -> Res<Life> {
     out.restart_poll_ms = ms(d.restart(bin, START_WAIT)?);
     d.terminate(Duration::from_secs(15))?;
     Ok(out)
+}
+
+/// Peak RSS (KiB) of a fresh daemon over a plain turn, then after a turn
+/// whose one tool call fetches `bytes` of HTML from a local page server.
+pub fn web_fetch_peak(bin: &Path, bytes: usize) -> Res<(f64, f64)> {
+    use picoclaw_testkit::http::{Reply, Server};
+    let para =
+        "<p>Boards with <b>256 MB</b> of RAM run <a href=\"/x\">picoclaw</a> &amp; friends.</p>\n";
+    let mut page = String::from("<html><head><title>Bench page</title></head><body>\n");
+    while page.len() + para.len() + 16 < bytes {
+        page.push_str(para);
+    }
+    page.push_str("</body></html>\n");
+    let page: &'static str = Box::leak(page.into_boxed_str());
+    let server = Server::start(move |_| Reply::raw(200, "text/html; charset=utf-8", page));
+    let mut d = Daemon::start(bin, WEB, &[])?;
+    d.first_poll(START_WAIT)?;
+    d.say("hello");
+    d.wait_replies(1, START_WAIT)?;
+    let plain = d.status_field("VmHWM")? as f64;
+    d.say(&format!(
+        r#"[[call web_fetch {{"url":"{}/page"}}]]"#,
+        server.url()
+    ));
+    d.wait_replies(2, START_WAIT)?;
+    let fetched = d.status_field("VmHWM")? as f64;
+    let reply =
+        d.tg.sent()
+            .get(1)
+            .map(|m| m.visible.clone())
+            .unwrap_or_default();
+    d.terminate(Duration::from_secs(15))?;
+    if !reply.contains("HTTP 200") {
+        return Err(format!("web_fetch did not succeed: reply {reply:?}"));
+    }
+    Ok((plain, fetched))
 }
 
 /// `n` messages pushed at once through fakes that answer at once.

@@ -123,6 +123,9 @@ fn cap(mut content: String, cap: usize) -> String {
     content.push_str(&format!(
         "\n[truncated: showing the first {cut} of {total} bytes]"
     ));
+    // A cut web page or file keeps no hidden megabytes while the turn
+    // holds its result.
+    content.shrink_to_fit();
     content
 }
 

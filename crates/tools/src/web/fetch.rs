@@ -143,14 +143,18 @@ impl WebFetch {
         let size = body.len();
         let charset = charset_of(&content_type, &body, kind == Kind::Html);
         let text = decode(body, charset.as_deref());
-        let (title, text) = match kind {
+        // Memory: the page and its text are the two big buffers; the page
+        // goes as soon as it is converted and the header is put in front
+        // of the text in place, so a page costs about twice its size.
+        let (title, mut out) = match kind {
             Kind::Html => {
                 let page = html::to_text(&text, Some(url));
+                drop(text);
                 (page.title, page.text)
             }
             Kind::Text => (None, text),
         };
-        let mut out = format!(
+        let mut head = format!(
             "{url} (HTTP {status}, {}, {size} bytes{})\n",
             if mime.is_empty() {
                 "no content-type"
@@ -160,10 +164,10 @@ impl WebFetch {
             if cut { ", cut at the size limit" } else { "" }
         );
         if let Some(t) = title {
-            out.push_str(&format!("Title: {t}\n"));
+            head.push_str(&format!("Title: {t}\n"));
         }
-        out.push('\n');
-        out.push_str(&text);
+        head.push('\n');
+        out.insert_str(0, &head);
         picoclaw_core::info!(
             "web_fetch in {}: {} -> HTTP {status}, {size} bytes",
             ctx.session,
