@@ -18,6 +18,7 @@ pub fn ctx() -> ToolContext {
     ToolContext {
         workspace: std::env::temp_dir(),
         session: "web-test".into(),
+        caller: Default::default(),
         timeout: Duration::from_secs(30),
         cancel: Cancel::new(),
     }
