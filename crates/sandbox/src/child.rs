@@ -44,6 +44,7 @@ pub(crate) const STEP_PROC_RULE: u8 = 15;
 /// Best effort only: Landlock held, but the crate dropped rights this
 /// kernel lacks (the capabilities claimed a newer ABI).
 pub(crate) const STEP_LANDLOCK_PARTIAL: u8 = 16;
+pub(crate) const STEP_NETNS: u8 = 17;
 /// Set on the step of a record that aborted the spawn.
 pub(crate) const FATAL: u8 = 0x80;
 
@@ -63,6 +64,7 @@ pub(crate) fn step_name(step: u8) -> &'static str {
         STEP_PIVOT => "pivot_root",
         STEP_CHDIR => "chdir to the workspace",
         STEP_PROC_RULE => "landlock rule for the fresh /proc",
+        STEP_NETNS => "joining the empty network namespace",
         _ => "exec",
     }
 }
@@ -133,6 +135,10 @@ impl ChildSetup {
     /// Builds the private root and moves into it.
     fn apply_ns(&self, plan: &NsPlan) -> io::Result<()> {
         let none = None::<&CStr>;
+        if let Some(netns) = plan.join_net {
+            nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| self.fail(STEP_NETNS, code(e)))?;
+        }
         if let Some(maps) = &plan.user {
             for (file, data) in [
                 (c"/proc/self/setgroups", c"deny"),
@@ -274,17 +280,11 @@ impl ChildSetup {
             }
         }
         if let Some(filters) = &self.filters {
-            for prog in [&filters.prelude, &filters.main] {
-                let e = seccomp::install(prog);
-                if e != 0 && self.strict {
-                    return Err(self.fail(STEP_SECCOMP, e));
-                }
-                if e != 0 {
-                    self.report(STEP_SECCOMP, e);
-                    return Ok(());
-                }
+            let e = seccomp::install(&filters.program);
+            if e != 0 && self.strict {
+                return Err(self.fail(STEP_SECCOMP, e));
             }
-            self.report(STEP_SECCOMP, 0);
+            self.report(STEP_SECCOMP, e);
         }
         Ok(())
     }

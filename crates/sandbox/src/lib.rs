@@ -6,8 +6,8 @@
 //!
 //! A second filesystem backend uses namespaces instead of (or, by default,
 //! together with) Landlock: a private mount view holding only what is
-//! allowed, and its own PID, network, IPC and UTS namespaces, for kernels
-//! without Landlock (see [`Backend`]).
+//! allowed, its own PID, IPC and UTS namespaces and an empty network
+//! namespace, for kernels without Landlock (see [`Backend`]).
 //!
 //! It does not use containers, cgroups or any external binary, and it
 //! does not decide *what* may run: the caller builds a [`Policy`]. Nor
@@ -18,12 +18,14 @@
 //! Every [`Outcome`] carries an [`Enforcement`] label saying which layers
 //! actually held.
 
+mod bpf;
 mod child;
 mod effective;
 mod enforce;
 mod error;
 mod landlock;
 mod ns;
+mod nsfds;
 mod output;
 mod plan;
 mod policy;

@@ -93,6 +93,9 @@ pub(crate) struct UserMaps {
 #[derive(Debug)]
 pub(crate) struct NsPlan {
     pub clone_flags: libc::c_int,
+    /// Join this (empty, shared) network namespace instead of creating
+    /// one (see `nsfds`).
+    pub join_net: Option<std::os::fd::BorrowedFd<'static>>,
     pub user: Option<UserMaps>,
     pub stage: CString,
     pub ops: Vec<Op>,
@@ -407,6 +410,7 @@ pub(crate) fn plan(
     }
     Ok(NsPlan {
         clone_flags,
+        join_net: None,
         user: if user { Some(user_maps()?) } else { None },
         stage: c(stage)?,
         ops: b.ops,

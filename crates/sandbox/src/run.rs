@@ -24,7 +24,7 @@ use crate::policy::{Limits, Mode, Policy};
 use crate::probe::{probe, Capabilities};
 use crate::seccomp::Filters;
 use crate::spawn::{self, Image};
-use crate::{ns, plan, pump, rules, seccomp};
+use crate::{ns, nsfds, plan, pump, rules, seccomp};
 
 /// How long to keep reading after the command exited or was killed: a
 /// `setsid` grandchild may hold the pipes open forever.
@@ -148,9 +148,15 @@ pub fn run_with(
 
     let start = Instant::now();
     let spawned = spawn::spawn(setup, &image, stdin.is_some(), clone_flags)?;
+    let mount_ns = (clone_flags & libc::CLONE_NEWNS != 0)
+        .then(|| nsfds::hold_mount_ns(spawned.pid))
+        .flatten();
     let enforcement = child_report(&status_r, spawned.pid, decision.enforcement)?;
     let pumped = pump::pump(spawned, stdin, &policy.limits, cancel, start)?;
     let duration = start.elapsed();
+    if let Some(fd) = mount_ns {
+        nsfds::release_later(fd);
+    }
     drop(tmp);
     let outcome = outcome(pumped, duration, enforcement);
     picoclaw_core::debug!("{program}: {}", outcome.summary());
@@ -213,8 +219,8 @@ fn seccomp_filters(policy: &Policy, wanted: bool) -> Result<Option<Filters>, San
     seccomp::compiled(!policy.allow_net_ports.is_empty())
         .map(Some)
         .map_err(|e| SandboxError::Setup {
-            what: "compiling seccomp",
-            source: io::Error::other(e.to_string()),
+            what: "assembling seccomp",
+            source: io::Error::other(e),
         })
 }
 
@@ -228,7 +234,16 @@ fn namespace_plan(
         return Ok(None);
     };
     let stage = stage_dir(&policy.tmp_root)?;
-    ns::plan(policy, workspace, tmp, &stage, choice.user, choice.net).map(Some)
+    let mut plan = ns::plan(policy, workspace, tmp, &stage, choice.user, choice.net)?;
+    // The shared empty network namespace only where nothing can change
+    // it (see nsfds).
+    if choice.net && !choice.user && decision.seccomp {
+        if let Some(fd) = nsfds::empty_netns() {
+            plan.clone_flags &= !libc::CLONE_NEWNET;
+            plan.join_net = Some(fd);
+        }
+    }
+    Ok(Some(plan))
 }
 
 /// The program image with the fixed environment: nothing of picoclaw's

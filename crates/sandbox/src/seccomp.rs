@@ -1,5 +1,7 @@
-//! The seccomp layer: a readable deny list (pure, unit-tested), compiled by
-//! seccompiler in the parent, installed by the child with one prctl each.
+//! The seccomp layer: a readable deny list (pure, unit-tested), assembled
+//! into one compact BPF program in the parent (see `bpf`; seccompiler is
+//! the reference its tests compare against), installed by the child with
+//! one prctl.
 //!
 //! Default-allow with an explicit deny list, not an allow list: tools are
 //! arbitrary programs (shells, compilers, interpreters) whose syscall sets
@@ -10,19 +12,6 @@
 //!
 //! Syscall numbers come from `libc::SYS_*`, which are per target arch; the
 //! binary is built per arch, so the filter arch is fixed at compile time.
-
-use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
-};
-use std::collections::BTreeMap;
-
-#[cfg(target_arch = "x86_64")]
-const ARCH: TargetArch = TargetArch::x86_64;
-#[cfg(target_arch = "aarch64")]
-const ARCH: TargetArch = TargetArch::aarch64;
-#[cfg(target_arch = "riscv64")]
-const ARCH: TargetArch = TargetArch::riscv64;
 
 /// When a listed syscall is refused with EPERM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,141 +173,35 @@ pub(crate) fn deny_list(net: bool) -> Vec<Deny> {
     list
 }
 
-fn cond(
-    arg: u8,
-    op: SeccompCmpOp,
-    value: u64,
-) -> Result<SeccompCondition, seccompiler::BackendError> {
-    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
-}
-
-fn rules_for(when: &When) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
-    Ok(match when {
-        // An empty rule chain matches the syscall unconditionally.
-        When::Always => Vec::new(),
-        When::AnyBit(arg, bits) => bits
-            .iter()
-            .map(|b| SeccompRule::new(vec![cond(*arg, SeccompCmpOp::MaskedEq(*b), *b)?]))
-            .collect::<Result<_, _>>()?,
-        When::NotIn(arg, values) => vec![SeccompRule::new(
-            values
-                .iter()
-                .map(|v| cond(*arg, SeccompCmpOp::Ne, *v))
-                .collect::<Result<_, _>>()?,
-        )?],
-        When::MaskedIn(arg, mask, values) => values
-            .iter()
-            .map(|v| SeccompRule::new(vec![cond(*arg, SeccompCmpOp::MaskedEq(*mask), *v)?]))
-            .collect::<Result<_, _>>()?,
-        When::In(arg, values) => values
-            .iter()
-            .map(|v| SeccompRule::new(vec![cond(*arg, SeccompCmpOp::Eq, *v)?]))
-            .collect::<Result<_, _>>()?,
-    })
-}
-
-/// The compiled programs, installed in order by the child.
+/// The assembled program, installed by the child.
 #[derive(Clone)]
 pub(crate) struct Filters {
-    pub main: BpfProgram,
-    pub prelude: BpfProgram,
+    pub program: Vec<libc::sock_filter>,
 }
 
-/// [`compile`], once per process for each network setting: the list is
-/// static, and compiling it is a measurable share of spawn time.
-pub(crate) fn compiled(net: bool) -> Result<Filters, seccompiler::BackendError> {
+/// [`crate::bpf::assemble`] of the deny list, once per process for each
+/// network setting: the list is static.
+pub(crate) fn compiled(net: bool) -> Result<Filters, &'static str> {
     use std::sync::OnceLock;
     static CACHE: [OnceLock<Filters>; 2] = [OnceLock::new(), OnceLock::new()];
     let slot = &CACHE[usize::from(net)];
     if let Some(f) = slot.get() {
         return Ok(f.clone());
     }
-    let f = compile(net)?;
+    let f = Filters {
+        program: crate::bpf::assemble(&deny_list(net))?,
+    };
     Ok(slot.get_or_init(|| f).clone())
 }
 
-pub(crate) fn compile(net: bool) -> Result<Filters, seccompiler::BackendError> {
-    // Entries for one syscall OR together; `None` marks an unconditional
-    // deny, which wins over any conditions.
-    let mut merged: BTreeMap<i64, Option<Vec<SeccompRule>>> = BTreeMap::new();
-    for d in deny_list(net) {
-        let rules = rules_for(&d.when)?;
-        let entry = merged.entry(d.nr).or_insert_with(|| Some(Vec::new()));
-        match (entry.as_mut(), d.when == When::Always) {
-            (_, true) => *entry = None,
-            (Some(existing), false) => existing.extend(rules),
-            (None, false) => {}
-        }
-    }
-    let map = merged
-        .into_iter()
-        .map(|(nr, rules)| (nr, rules.unwrap_or_default()))
-        .collect();
-    let filter = SeccompFilter::new(
-        map,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        ARCH,
-    )?;
-    Ok(Filters {
-        main: filter.try_into()?,
-        prelude: prelude(),
-    })
-}
-
-const BPF_LD_W_ABS: u16 = 0x20;
-const BPF_JEQ_K: u16 = 0x15;
-const BPF_JGE_K: u16 = 0x35;
-const BPF_RET_K: u16 = 0x06;
-const ARCH_OFFSET: u32 = 4;
-const NR_OFFSET: u32 = 0;
-
-fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
-    sock_filter { code, jt, jf, k }
-}
-
-/// Hand-written because seccompiler has one match action per filter:
-/// clone3 gets ENOSYS (its flags sit behind a pointer, and glibc falls back
-/// to clone, whose flags we can filter); on x86_64 the x32 syscall numbers
-/// (bit 30) are refused, since they share the arch value and would slip
-/// past every rule keyed on a 64-bit number.
-fn prelude() -> BpfProgram {
-    let audit_arch = match ARCH {
-        TargetArch::x86_64 => 62 | 0x8000_0000 | 0x4000_0000,
-        TargetArch::aarch64 => 183 | 0x8000_0000 | 0x4000_0000,
-        TargetArch::riscv64 => 243 | 0x8000_0000 | 0x4000_0000,
-    };
-    let errno = |e: i32| stmt(BPF_RET_K, libc::SECCOMP_RET_ERRNO | (e as u32 & 0xffff));
-    vec![
-        stmt(BPF_LD_W_ABS, ARCH_OFFSET),
-        jump(BPF_JEQ_K, audit_arch, 1, 0),
-        stmt(BPF_RET_K, libc::SECCOMP_RET_KILL_PROCESS),
-        stmt(BPF_LD_W_ABS, NR_OFFSET),
-        jump(BPF_JEQ_K, libc::SYS_clone3 as u32, 0, 1),
-        errno(libc::ENOSYS),
-        jump(BPF_JGE_K, 0x4000_0000, 0, 1),
-        errno(libc::EPERM),
-        stmt(BPF_RET_K, libc::SECCOMP_RET_ALLOW),
-    ]
-}
-
 /// Child side: installs one program. Async-signal-safe; returns 0 or errno.
-pub(crate) fn install(prog: &[sock_filter]) -> i32 {
+pub(crate) fn install(prog: &[libc::sock_filter]) -> i32 {
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: seccompiler's sock_filter is repr(C) with libc's layout; the
-    // kernel copies the program before returning.
+    // SAFETY: a valid program of `len` instructions; the kernel copies it
+    // before returning.
     let rc = unsafe {
         libc::prctl(
             libc::PR_SET_SECCOMP,
@@ -409,14 +292,17 @@ mod tests {
     }
 
     #[test]
-    fn both_programs_compile_and_the_prelude_checks_the_arch_first() {
+    fn the_program_is_small_and_checks_the_arch_first() {
         for net in [false, true] {
-            let f = compile(net).unwrap();
-            assert!(f.main.len() > 50);
-            assert_eq!(f.prelude[0], stmt(BPF_LD_W_ABS, ARCH_OFFSET));
+            let p = compiled(net).unwrap().program;
+            assert!(p.len() < 128, "{} instructions", p.len());
             assert_eq!(
-                f.prelude[2],
-                stmt(BPF_RET_K, libc::SECCOMP_RET_KILL_PROCESS)
+                (p[0].code, p[0].k),
+                (crate::bpf::LD_W_ABS, crate::bpf::ARCH)
+            );
+            assert_eq!(
+                (p[2].code, p[2].k),
+                (crate::bpf::RET_K, libc::SECCOMP_RET_KILL_PROCESS)
             );
         }
     }

@@ -153,3 +153,29 @@ fn auto_on_a_kernel_without_landlock_picks_namespaces_and_still_blocks_every_cas
     let mut buf = [0u8; 16];
     assert!(matches!(u.recv(&mut buf), Err(e) if e.kind() == ErrorKind::WouldBlock));
 }
+
+#[test]
+fn commands_share_one_empty_network_namespace_only_while_seccomp_holds() {
+    let env = Env::with(Backend::Namespaces);
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let netns = |policy: &picoclaw_sandbox::Policy, caps: &Capabilities| {
+        let out = env.probe_with(policy, caps, &["readlink", "/proc/self/ns/net"]);
+        let link = out.stdout.trim().trim_start_matches("ok ").to_string();
+        assert!(link.starts_with("net:["), "{}", out.stdout);
+        assert_ne!(std::path::Path::new(&link), host, "the host's own");
+        link
+    };
+    let caps = probe();
+    let policy = env.policy();
+    let shared = netns(&policy, &caps);
+    assert_eq!(netns(&policy, &caps), shared);
+    // Without seccomp nothing stops a command from changing it, so each
+    // gets its own (the shared one lives on, so its number is not reused).
+    let mut loose = env.policy();
+    loose.mode = Mode::BestEffort;
+    let no_seccomp = Capabilities {
+        seccomp: false,
+        ..probe()
+    };
+    assert_ne!(netns(&loose, &no_seccomp), shared);
+}
