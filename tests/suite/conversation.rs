@@ -244,3 +244,29 @@ fn at_the_tool_iteration_cap_the_model_is_asked_for_an_answer_without_tools() {
         "{last}"
     );
 }
+
+#[test]
+fn usage_on_the_host_lists_tokens_and_calls_per_chat() {
+    let mut p = Picoclaw::new("usage-cli");
+    p.start();
+    p.say("one");
+    p.say("two");
+    assert_eq!(p.replies(2).len(), 2, "{}", p.stderr());
+    let out = p.run_cli(&["usage", "--since", "1d"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(
+        text.starts_with("Usage over the last 1 day(s):\n"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&format!("telegram:{USER} ")))
+        .unwrap_or_else(|| panic!("no row for the chat:\n{text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[1], "2", "two model calls: {row}");
+    assert!(
+        text.lines().last().unwrap().starts_with("all chats"),
+        "{text}"
+    );
+}

@@ -21,9 +21,14 @@ pub struct CommandCtx {
     /// The text after the command word, trimmed.
     pub args: String,
     pub channel: String,
+    /// `channel:chat id`: whose usage `/usage` shows.
+    pub chat: String,
+    pub budgets: crate::budget::Budgets,
     pub caps: Caps,
     /// `name/model` of the primary provider.
     pub model: String,
+    /// The prompt budget in tokens (`agent.context_window`).
+    pub context_window: u32,
     pub uptime: Duration,
     pub links: Vec<(&'static str, Link)>,
 }
@@ -63,6 +68,12 @@ const COMMANDS: &[Command] = &[
         help: Some("model, conversation size, uptime and memory use"),
         interrupts: false,
         run: status,
+    },
+    Command {
+        name: "/usage",
+        help: Some("tokens and model calls today"),
+        interrupts: false,
+        run: usage,
     },
     Command {
         name: "/stop",
@@ -135,14 +146,50 @@ fn status(ctx: &CommandCtx, store: &mut Store) -> Reply {
         Ok((st, store.usage_totals(id)?))
     });
     match stats {
-        Ok((st, usage)) => text.push_str(&format!(
-            "\nThis conversation: {} messages, {} characters\nTokens used: {} in, {} out",
-            st.messages, st.chars, usage.input_tokens, usage.output_tokens
-        )),
+        Ok((st, usage)) => {
+            text.push_str(&format!(
+                "\nThis conversation: {} messages, {} characters\nContext: about {} of {} tokens{}\nTokens used: {} in, {} out",
+                st.messages,
+                st.chars,
+                st.live_chars.div_ceil(4),
+                ctx.context_window,
+                if st.compacted { " (older part summarised)" } else { "" },
+                usage.input_tokens,
+                usage.output_tokens
+            ));
+        }
         Err(e) => text.push_str(&format!("\nConversation stats unavailable: {e}")),
     }
     for (name, link) in &ctx.links {
         text.push_str(&format!("\nChannel {name}: {}", describe(link)));
+    }
+    Reply::ok(text)
+}
+
+fn usage(ctx: &CommandCtx, store: &mut Store) -> Reply {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (today, _) = crate::budget::day_bounds(now);
+    let mine = match store.usage_by_chat(today, Some(&ctx.chat)) {
+        Ok(rows) => rows.into_iter().next().unwrap_or_default(),
+        Err(e) => return Reply::failed(format!("Usage is unavailable: {e}")),
+    };
+    let mut text = format!(
+        "Today (UTC) in this chat: {} tokens ({} in, {} out) in {} model calls.",
+        mine.tokens(),
+        mine.input_tokens,
+        mine.output_tokens,
+        mine.calls
+    );
+    let b = ctx.budgets;
+    if b.per_chat > 0 {
+        text.push_str(&format!("\nDaily budget per chat: {} tokens.", b.per_chat));
+    }
+    if b.global > 0 {
+        if let Ok(all) = store.tokens_since(today) {
+            text.push_str(&format!("\nAll chats today: {all} of {} tokens.", b.global));
+        }
     }
     Reply::ok(text)
 }
@@ -196,13 +243,16 @@ mod tests {
             session: String::from("t:1"),
             args: String::new(),
             channel: String::from("t"),
+            chat: String::from("t:1"),
+            budgets: Default::default(),
             caps: Caps::default(),
             model: String::from("m"),
+            context_window: 16_000,
             uptime: Duration::ZERO,
             links: Vec::new(),
         };
         let text = help(&ctx, &mut store).text;
-        for c in ["/new", "/status", "/stop", "/help"] {
+        for c in ["/new", "/status", "/usage", "/stop", "/help"] {
             assert_eq!(text.matches(&format!("\n{c} — ")).count(), 1, "{text}");
         }
         assert!(!text.contains("/start"));

@@ -18,9 +18,26 @@ const MAX_BYTES: usize = 128 * 1024;
 
 struct Entry {
     session: i64,
+    /// The compaction summary standing for everything up to the first kept
+    /// message.
+    summary: Option<String>,
     last_id: i64,
     messages: VecDeque<(i64, ChatMessage)>,
     bytes: usize,
+}
+
+/// What a model call sees of a session's past.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Loaded {
+    /// Summary of what came before `messages` (after a compaction).
+    pub summary: Option<String>,
+    pub messages: Vec<(i64, ChatMessage)>,
+}
+
+impl Loaded {
+    pub fn into_messages(self) -> Vec<ChatMessage> {
+        self.messages.into_iter().map(|(_, m)| m).collect()
+    }
 }
 
 pub(crate) struct History {
@@ -37,17 +54,22 @@ impl History {
         }
     }
 
-    /// The newest `max` messages of `session`, oldest first. Blocking.
-    pub fn load(&self, store: &Store, session: i64) -> Result<Vec<ChatMessage>, StoreError> {
+    /// The newest `max` messages of `session` after its compaction
+    /// summary, oldest first, with their ids. Blocking.
+    pub fn load(&self, store: &Store, session: i64) -> Result<Loaded, StoreError> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let mut entry = match entries.iter().position(|e| e.session == session) {
             Some(i) => entries.remove(i),
-            None => Entry {
-                session,
-                last_id: 0,
-                messages: VecDeque::new(),
-                bytes: 0,
-            },
+            None => {
+                let (summary, upto) = store.session_summary(session)?;
+                Entry {
+                    session,
+                    summary,
+                    last_id: upto,
+                    messages: VecDeque::new(),
+                    bytes: 0,
+                }
+            }
         };
         for (id, m) in store.history(session, entry.last_id, self.max)? {
             entry.bytes += size(&m);
@@ -59,7 +81,10 @@ impl History {
                 entry.bytes -= size(&m);
             }
         }
-        let out = entry.messages.iter().map(|(_, m)| m.clone()).collect();
+        let out = Loaded {
+            summary: entry.summary.clone(),
+            messages: entry.messages.iter().cloned().collect(),
+        };
         if entry.bytes <= MAX_BYTES {
             entries.insert(0, entry);
             entries.truncate(SESSIONS);
@@ -67,8 +92,7 @@ impl History {
         Ok(out)
     }
 
-    /// Drops what is kept for `session` (its stored history was rewritten).
-    #[allow(dead_code)] // used by compaction
+    /// Drops what is kept for `session` (it was compacted).
     pub fn forget(&self, session: i64) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|e| e.session != session);
@@ -98,8 +122,8 @@ mod tests {
         (s, session)
     }
 
-    fn texts(v: &[ChatMessage]) -> Vec<&str> {
-        v.iter().map(|m| m.content.as_str()).collect()
+    fn texts(v: &Loaded) -> Vec<&str> {
+        v.messages.iter().map(|(_, m)| m.content.as_str()).collect()
     }
 
     #[test]
@@ -125,12 +149,31 @@ mod tests {
     }
 
     #[test]
+    fn after_a_compaction_only_later_messages_come_with_the_summary() {
+        let (s, session) = store_with(4);
+        let h = History::new(10);
+        let ids: Vec<i64> = h
+            .load(&s, session)
+            .unwrap()
+            .messages
+            .iter()
+            .map(|m| m.0)
+            .collect();
+        s.set_session_summary(session, "m0 and m1 happened", ids[1])
+            .unwrap();
+        h.forget(session);
+        let l = h.load(&s, session).unwrap();
+        assert_eq!(l.summary.as_deref(), Some("m0 and m1 happened"));
+        assert_eq!(texts(&l), ["m2", "m3"]);
+    }
+
+    #[test]
     fn a_history_over_the_byte_bound_is_not_kept() {
         let (mut s, session) = store_with(0);
         s.append_message(session, None, &ChatMessage::user("x".repeat(MAX_BYTES)))
             .unwrap();
         let h = History::new(10);
-        assert_eq!(h.load(&s, session).unwrap().len(), 1);
+        assert_eq!(h.load(&s, session).unwrap().messages.len(), 1);
         assert!(h.entries.lock().unwrap().is_empty());
         let _ = &mut s;
     }

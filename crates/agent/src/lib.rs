@@ -14,7 +14,9 @@
 //! channel; `source`/`poll` store events; `worker` answers them in order
 //! (`commands` for chat commands, `turn` for model turns); `outbox` sends.
 
+mod budget;
 mod commands;
+mod compact;
 mod db;
 mod history;
 mod links;
@@ -30,6 +32,7 @@ mod trim;
 mod turn;
 mod worker;
 
+pub use budget::Budgets;
 pub use commands::{rss_kib, CommandCtx};
 pub use db::Db;
 pub use links::{describe as describe_link, Link, Links};

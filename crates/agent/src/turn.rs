@@ -13,8 +13,9 @@ use picoclaw_core::{
 use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 use picoclaw_tools::ToolSet;
 
+use crate::compact;
 use crate::db::Db;
-use crate::history::History;
+use crate::history::{History, Loaded};
 use crate::prompt::{self, Persona};
 use crate::reply::Reply;
 use crate::trim;
@@ -28,7 +29,12 @@ pub struct AgentOptions {
     pub workspace: PathBuf,
     pub max_tool_iterations: u32,
     pub context_window: u32,
+    /// Compact the history once it passes this share of `context_window`
+    /// (percent; 0: only when the provider says the prompt is too long).
+    pub compact_at_percent: u32,
     pub max_history_messages: u32,
+    /// Daily token budgets (per chat, and for everyone together).
+    pub budgets: crate::budget::Budgets,
     pub group_sessions_per_user: bool,
     pub system_prompt: Option<String>,
     pub tool_timeout: Duration,
@@ -91,6 +97,8 @@ struct At<'a> {
     inbound_id: i64,
     caller: Caller,
     cancel: &'a Cancel,
+    /// Set when this turn compacted the history (the user is told).
+    compacted: std::sync::atomic::AtomicBool,
 }
 
 impl Agent {
@@ -130,6 +138,15 @@ impl Agent {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    pub fn budgets(&self) -> crate::budget::Budgets {
+        self.opts.budgets
+    }
+
+    /// The prompt budget in tokens.
+    pub fn context_window(&self) -> u32 {
+        self.opts.context_window
     }
 
     /// `name/model` of the provider (the chain's primary).
@@ -189,7 +206,7 @@ impl Agent {
         let fresh = row.status == InboundStatus::Pending;
         let (persona, kept) = (self.persona.clone(), self.history.clone());
         let names = self.tools_now().names.clone();
-        let (session, prior, mut first) = self
+        let (session, prior, first) = self
             .db
             .call(move |s| {
                 if fresh {
@@ -229,12 +246,31 @@ impl Agent {
                 group: row.inbound.chat_kind == ChatKind::Group,
             },
             cancel,
+            compacted: std::sync::atomic::AtomicBool::new(false),
         };
+        let reply = self.steps(&at, &prior, first).await?;
+        Ok(
+            match at.compacted.load(std::sync::atomic::Ordering::Relaxed) {
+                true => Reply {
+                    text: format!("{}\n\n{}", compact::NOTICE, reply.text),
+                    ..reply
+                },
+                false => reply,
+            },
+        )
+    }
+
+    /// The model ↔ tools loop of one turn, from what it already recorded.
+    async fn steps(
+        &self,
+        at: &At<'_>,
+        prior: &[ChatMessage],
+        mut first: Option<(Loaded, Arc<str>)>,
+    ) -> Result<Reply, StoreError> {
+        let (session, inbound_id, cancel) = (at.session, at.inbound_id, at.cancel);
         let mut iterations = prior.iter().filter(|m| !m.tool_calls.is_empty()).count() as u32;
         let mut failures: HashMap<(String, String), u32> = HashMap::new();
-        if let Some(Step::Done(reply)) = self
-            .finish_pending_calls(&at, &prior, &mut failures)
-            .await?
+        if let Some(Step::Done(reply)) = self.finish_pending_calls(at, prior, &mut failures).await?
         {
             return Ok(reply);
         }
@@ -245,7 +281,7 @@ impl Agent {
             }
             let tools_allowed = iterations < self.opts.max_tool_iterations;
             let preloaded = first.take().filter(|_| tools_allowed);
-            let completion = match self.ask(session, tools_allowed, preloaded, cancel).await? {
+            let completion = match self.ask(at, tools_allowed, preloaded).await? {
                 Ok(c) => c,
                 Err(ProviderError::Cancelled) => return Ok(Reply::ok("Stopped.")),
                 Err(e) => return Ok(provider_failure(&e)),
@@ -279,7 +315,7 @@ impl Agent {
                 if cancel.is_cancelled() {
                     return Ok(Reply::ok("Stopped."));
                 }
-                if let Step::Done(reply) = self.run_tool(&at, call, &mut failures).await? {
+                if let Step::Done(reply) = self.run_tool(at, call, &mut failures).await? {
                     return Ok(reply);
                 }
             }
@@ -361,55 +397,153 @@ impl Agent {
         Ok(Step::Continue)
     }
 
-    /// One provider call with the session's trimmed history.
+    /// One provider call with the session's trimmed history, compacting
+    /// it first when it nears the context window, and once more (then one
+    /// retry) when the provider says the prompt is too long.
     async fn ask(
         &self,
-        session: i64,
+        at: &At<'_>,
         tools_allowed: bool,
-        preloaded: Option<(Vec<ChatMessage>, Arc<str>)>,
-        cancel: &Cancel,
+        preloaded: Option<(Loaded, Arc<str>)>,
     ) -> Result<Result<Completion, ProviderError>, StoreError> {
         let tools = self.tools_now();
-        let (history, system) = match preloaded {
+        let names = if tools_allowed {
+            tools.names.clone()
+        } else {
+            Vec::new()
+        };
+        let (mut loaded, prompt) = match preloaded {
             Some(p) => p,
-            None => {
-                let (persona, kept) = (self.persona.clone(), self.history.clone());
-                let names = if tools_allowed {
-                    tools.names.clone()
-                } else {
-                    Vec::new()
-                };
-                // One hop to the blocking pool for both: the history and the
-                // system prompt (whose files are only re-read when they
-                // change).
-                self.db
-                    .call(move |s| Ok((kept.load(s, session)?, persona.prompt(&names))))
-                    .await?
-            }
+            None => self.load(at.session, names).await?,
         };
         let specs: Vec<ToolSpec> = if tools_allowed {
             tools.set.specs().to_vec()
         } else {
             Vec::new()
         };
-        let overhead =
-            trim::estimate_tokens(&system) + if tools_allowed { tools.tokens } else { 0 };
-        let budget = (self.opts.context_window as usize).saturating_sub(overhead);
-        let mut messages = trim::fit(history, budget);
-        if !tools_allowed {
-            messages.push(ChatMessage::user(
-                "[system] The tool-call limit for this message was reached. Answer now with what you have; do not call tools.",
-            ));
+        let tools_tokens = if tools_allowed { tools.tokens } else { 0 };
+        let window = self.opts.context_window as usize;
+        let mut retried = false;
+        loop {
+            let system = compact::with_summary(&prompt, loaded.summary.as_deref());
+            let overhead = trim::estimate_tokens(&system) + tools_tokens;
+            let used = overhead
+                + loaded
+                    .messages
+                    .iter()
+                    .map(|(_, m)| trim::message_tokens(m))
+                    .sum::<usize>();
+            let at_percent = self.opts.compact_at_percent as usize;
+            // Keep what fits the configured share of the window after
+            // compacting.
+            let keep = (window * compact::KEEP_PERCENT / 100).saturating_sub(overhead);
+            if !retried && at_percent > 0 && used * 100 > window * at_percent {
+                if let Some(fresh) = self.compact(at, &loaded, keep).await? {
+                    loaded = fresh;
+                    continue;
+                }
+            }
+            let budget = window.saturating_sub(overhead);
+            let mut messages = trim::fit(loaded.clone().into_messages(), budget);
+            if !tools_allowed {
+                messages.push(ChatMessage::user(
+                    "[system] The tool-call limit for this message was reached. Answer now with what you have; do not call tools.",
+                ));
+            }
+            let (provider, specs) = (self.provider.clone(), specs.clone());
+            let job = tokio::task::spawn_blocking(move || {
+                provider.complete(&CompletionRequest {
+                    system: &system,
+                    messages: &messages,
+                    tools: &specs,
+                })
+            });
+            match wait_or_cancel(job, at.cancel).await {
+                Err(ProviderError::ContextLength { message }) if !retried => {
+                    warn!("the model says the prompt is too long ({message}); compacting and retrying once");
+                    retried = true;
+                    // The model's real window is smaller than configured:
+                    // keep at most half of what was just refused.
+                    let keep = keep.min(used.saturating_sub(overhead) / 2);
+                    match self.compact(at, &loaded, keep).await? {
+                        Some(fresh) => loaded = fresh,
+                        None => return Ok(Err(ProviderError::ContextLength { message })),
+                    }
+                }
+                other => return Ok(other),
+            }
         }
+    }
+
+    /// The session's history and the system prompt naming `tools`, in one
+    /// hop to the blocking pool (the prompt's files are only re-read when
+    /// they change).
+    async fn load(
+        &self,
+        session: i64,
+        tools: Vec<String>,
+    ) -> Result<(Loaded, Arc<str>), StoreError> {
+        let (persona, kept) = (self.persona.clone(), self.history.clone());
+        self.db
+            .call(move |s| Ok((kept.load(s, session)?, persona.prompt(&tools))))
+            .await
+    }
+
+    /// Summarises the older part of `loaded`, keeping a tail of at most
+    /// `keep` tokens (and always the turn in progress), and records it;
+    /// returns the
+    /// history as the next call should see it, or `None` when there was
+    /// nothing to summarise or the summary failed (then the call goes on
+    /// with the history trimmed as usual, and a provider that refuses it
+    /// says so to the user).
+    async fn compact(
+        &self,
+        at: &At<'_>,
+        loaded: &Loaded,
+        keep: usize,
+    ) -> Result<Option<Loaded>, StoreError> {
+        let Some(plan) = compact::plan(loaded, keep) else {
+            return Ok(None);
+        };
+        let text = compact::transcript(loaded.summary.as_deref(), &loaded.messages[..plan.cut]);
         let provider = self.provider.clone();
         let job = tokio::task::spawn_blocking(move || {
-            provider.complete(&CompletionRequest {
-                system: &system,
-                messages: &messages,
-                tools: &specs,
-            })
+            provider.complete(&compact::request(&[ChatMessage::user(text)]))
         });
-        Ok(wait_or_cancel(job, cancel).await)
+        let done = match wait_or_cancel(job, at.cancel).await {
+            Ok(c) if !c.message.content.trim().is_empty() => c,
+            Ok(_) => {
+                warn!("compaction: the model returned an empty summary; not compacting");
+                return Ok(None);
+            }
+            Err(e) => {
+                warn!("compaction: the summary request failed ({e}); not compacting");
+                return Ok(None);
+            }
+        };
+        let (session, upto, summary) = (
+            at.session,
+            plan.upto,
+            done.message.content.trim().to_string(),
+        );
+        let (served_by, usage) = (done.served_by.clone(), done.usage);
+        let kept = self.history.clone();
+        let fresh = self
+            .db
+            .call(move |s| {
+                s.record_usage(session, &served_by, usage)?;
+                s.set_session_summary(session, &summary, upto)?;
+                kept.forget(session);
+                kept.load(s, session)
+            })
+            .await?;
+        info!(
+            "session {session}: compacted {} messages into a summary",
+            plan.cut
+        );
+        at.compacted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(Some(fresh))
     }
 
     async fn append(
@@ -447,6 +581,9 @@ async fn wait_or_cancel(
 fn provider_failure(e: &ProviderError) -> Reply {
     warn!("model call failed: {e}");
     match e {
+        ProviderError::ContextLength { .. } => Reply::failed(
+            "This conversation is too long for the model, even after summarising the older part. Send /new to start a fresh one.",
+        ),
         ProviderError::Request { status, message } => Reply::failed(format!(
             "The model provider rejected the request (HTTP {status}: {}). If this keeps happening, /new starts a fresh conversation.",
             prompt::cut(message, 300)

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use picoclaw_core::{error, info, warn, Backoff, InboundKind, Sink};
-use picoclaw_store::{InboundRow, InboundStatus};
+use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 
+use crate::budget::{self, Verdict};
 use crate::commands::{self, CommandCtx};
 use crate::poll::{nap, stopped};
 use crate::reply::Reply;
@@ -107,9 +108,67 @@ async fn answer(sh: &Shared, row: InboundRow) -> bool {
             .call(move |s| Ok(cmd.run(&ctx, s)))
             .await
             .unwrap_or_else(|e| Reply::failed(format!("Couldn't run that command: {e}"))),
-        None => turn(sh, &row, &sink).await,
+        None => match within_budget(sh, &row, &*sink).await {
+            Ok(true) => turn(sh, &row, &sink).await,
+            // Deferred to tomorrow; the event stays pending.
+            Ok(false) => return true,
+            Err(e) => {
+                error!("cannot check the token budget for message {id}: {e}");
+                return false;
+            }
+        },
     };
     queue_reply(sh, &row, &*sink, reply).await
+}
+
+/// Whether a model turn may run now. When a daily budget is spent, the
+/// event is deferred to the next day and the chat told once, in one
+/// transaction.
+async fn within_budget(sh: &Shared, row: &InboundRow, sink: &dyn Sink) -> Result<bool, StoreError> {
+    let budgets = sh.agent.budgets();
+    if budgets.unlimited() {
+        return Ok(true);
+    }
+    let (id, channel, chat) = (
+        row.id,
+        row.inbound.channel.clone(),
+        row.inbound.chat_id.clone(),
+    );
+    let reply_to = row.inbound.message_id.clone();
+    let render = |t: &str| sink.render(t);
+    let now = unix_now();
+    let verdict = sh
+        .agent
+        .db()
+        .call({
+            let (channel, chat) = (channel.clone(), chat.clone());
+            move |s| budget::check(s, budgets, &channel, &chat, now)
+        })
+        .await?;
+    let Verdict::Wait { until, notice } = verdict else {
+        return Ok(true);
+    };
+    let chunks = notice.as_deref().map(render);
+    if notice.is_some() {
+        info!("{channel}:{chat}: daily token budget spent; deferring until {until}");
+    }
+    sh.agent
+        .db()
+        .call(move |s| {
+            if let Some(chunks) = chunks {
+                s.enqueue_reply(None, &channel, &chat, reply_to.as_deref(), &chunks)?;
+            }
+            s.defer_inbound(id, until)
+        })
+        .await?;
+    sh.wake_outbox(&row.inbound.channel);
+    Ok(false)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The command this event is, with its context.
@@ -126,8 +185,11 @@ fn command(
         session: sh.agent.session_key(&row.inbound),
         args,
         channel: row.inbound.channel.clone(),
+        chat: format!("{}:{}", row.inbound.channel, row.inbound.chat_id),
+        budgets: sh.agent.budgets(),
         caps: sink.caps(),
         model: sh.agent.model(),
+        context_window: sh.agent.context_window(),
         uptime: sh.started.elapsed(),
         links: sh.links.snapshot(),
     };

@@ -16,6 +16,9 @@ pub(crate) struct RawAgent {
     pub workspace: Option<String>,
     pub max_tool_iterations: Option<u32>,
     pub context_window: Option<u32>,
+    pub compact_at_percent: Option<u32>,
+    pub daily_token_budget: Option<u64>,
+    pub global_daily_token_budget: Option<u64>,
     pub max_history_messages: Option<u32>,
     pub tool_result_max_bytes: Option<u32>,
     pub group_sessions_per_user: Option<bool>,
@@ -29,6 +32,13 @@ pub struct AgentConfig {
     pub max_tool_iterations: u32,
     /// Token budget for the prompt (system + history), estimated.
     pub context_window: u32,
+    /// Compact the history past this share of `context_window` (percent;
+    /// 0: only when the provider says the prompt is too long).
+    pub compact_at_percent: u32,
+    /// Tokens a chat may use per UTC day (0: no limit).
+    pub daily_token_budget: u64,
+    /// Tokens all chats together may use per UTC day (0: no limit).
+    pub global_daily_token_budget: u64,
     /// Most history messages loaded per turn, before token trimming.
     pub max_history_messages: u32,
     pub tool_result_max_bytes: u32,
@@ -62,6 +72,27 @@ pub(crate) fn resolve(
             16_000,
             1_000,
             2_000_000,
+        )?,
+        compact_at_percent: ctx.range(
+            "agent.compact_at_percent",
+            a.compact_at_percent,
+            75,
+            0,
+            95,
+        )?,
+        daily_token_budget: ctx.range(
+            "agent.daily_token_budget",
+            a.daily_token_budget,
+            0,
+            0,
+            u64::MAX / 4,
+        )?,
+        global_daily_token_budget: ctx.range(
+            "agent.global_daily_token_budget",
+            a.global_daily_token_budget,
+            0,
+            0,
+            u64::MAX / 4,
         )?,
         max_history_messages: ctx.range(
             "agent.max_history_messages",
@@ -97,6 +128,13 @@ pub(crate) fn render(a: &AgentConfig, o: &mut String) {
     );
     let _ = writeln!(o, "max_tool_iterations = {}", a.max_tool_iterations);
     let _ = writeln!(o, "context_window = {}", a.context_window);
+    let _ = writeln!(o, "compact_at_percent = {}", a.compact_at_percent);
+    let _ = writeln!(o, "daily_token_budget = {}", a.daily_token_budget);
+    let _ = writeln!(
+        o,
+        "global_daily_token_budget = {}",
+        a.global_daily_token_budget
+    );
     let _ = writeln!(o, "max_history_messages = {}", a.max_history_messages);
     let _ = writeln!(o, "tool_result_max_bytes = {}", a.tool_result_max_bytes);
     let _ = writeln!(o, "group_sessions_per_user = {}", a.group_sessions_per_user);

@@ -51,6 +51,12 @@ pub enum ProviderError {
     /// but the next provider may work, so fallback is allowed.
     #[error("authentication failed: HTTP {status}: {message}")]
     Auth { status: u16, message: String },
+    /// The prompt is longer than the model's context window (OpenAI's
+    /// `context_length_exceeded`, Anthropic's "prompt is too long", llama.cpp's
+    /// "exceeds the available context size"). Not retried as is: the agent
+    /// compacts the conversation and tries once more.
+    #[error("the conversation is too long for the model: {message}")]
+    ContextLength { message: String },
     /// Other HTTP 4xx: the request itself was refused. Neither retried nor
     /// sent to a fallback; the message is reported to the user.
     #[error("request rejected: HTTP {status}: {message}")]
@@ -87,7 +93,9 @@ impl ProviderError {
     pub fn allows_fallback(&self) -> bool {
         !matches!(
             self,
-            ProviderError::Request { .. } | ProviderError::Cancelled
+            ProviderError::Request { .. }
+                | ProviderError::ContextLength { .. }
+                | ProviderError::Cancelled
         )
     }
 }

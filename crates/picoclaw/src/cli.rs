@@ -13,6 +13,7 @@ Usage:
   picoclaw sandbox run [--config PATH] -- CMD…  run CMD under the configured sandbox
   picoclaw sandbox explain [--config PATH] print the effective sandbox rules
   picoclaw agent [-m TEXT] [--config PATH] one turn with TEXT, or a chat on stdin
+  picoclaw usage [--since 7d] [--config PATH] tokens and model calls per chat
   picoclaw help [COMMAND]                  help for a command
   picoclaw --version
 
@@ -64,13 +65,28 @@ Talks to the agent from the terminal, through the same code path as the
 channels (history, tools, sandbox). With -m, runs one turn and prints the
 answer; without, reads one message per line from stdin (/new, /status work).";
 
+const USAGE_HELP: &str = "\
+Usage: picoclaw usage [--since DURATION] [--config PATH]
+
+Prints tokens and model calls per chat from the database, most used first.
+DURATION is a number with s, m, h or d (7d, 24h); the default is since
+midnight UTC today.";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Run,
+    /// `since`: seconds back from now; `None`: today (UTC).
+    Usage {
+        since: Option<u64>,
+    },
     CheckConfig,
-    Doctor { probe: bool },
+    Doctor {
+        probe: bool,
+    },
     Sandbox(SandboxAction),
-    Agent { message: Option<String> },
+    Agent {
+        message: Option<String>,
+    },
     Help(Option<String>),
     Version,
 }
@@ -95,6 +111,7 @@ pub fn help_for(command: Option<&str>) -> Option<&'static str> {
         Some("doctor") => DOCTOR_HELP,
         Some("agent") => AGENT_HELP,
         Some("sandbox") => SANDBOX_HELP,
+        Some("usage") => USAGE_HELP,
         Some(_) => return None,
     })
 }
@@ -108,6 +125,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
     let mut help = false;
     let mut help_topic = None;
     let mut probe = false;
+    let mut since = None;
     let mut rest: Vec<String> = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
@@ -135,6 +153,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
                 );
             }
             Long("probe") if command.as_deref() == Some("doctor") => probe = true,
+            Long("since") if command.as_deref() == Some("usage") => {
+                let v = p.value().map_err(|e| e.to_string())?;
+                let v = v.to_string_lossy();
+                since = Some(parse_duration(&v).ok_or_else(|| {
+                    format!("usage: --since {v:?}: use a number with s, m, h or d, e.g. 7d")
+                })?);
+            }
             Value(v) if command.as_deref() == Some("sandbox") => {
                 rest.push(
                     v.into_string()
@@ -173,6 +198,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
             }
         },
         "agent" => Command::Agent { message },
+        "usage" => Command::Usage { since },
         "help" => Command::Help(help_topic),
         "version" => Command::Version,
         other => return Err(format!("unknown command {other:?}; see `picoclaw --help`")),
@@ -180,9 +206,40 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
     Ok(Cli { command, config })
 }
 
+/// `90s`, `30m`, `24h`, `7d` in seconds.
+fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let mul = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_since_takes_a_number_and_a_unit() {
+        assert_eq!(
+            p(&["usage", "--since", "7d"]).unwrap().command,
+            Command::Usage {
+                since: Some(7 * 86_400)
+            }
+        );
+        assert_eq!(
+            p(&["usage"]).unwrap().command,
+            Command::Usage { since: None }
+        );
+        assert!(p(&["usage", "--since", "7 days"]).is_err());
+        assert!(p(&["usage", "--since", "d"]).is_err());
+    }
 
     fn p(args: &[&str]) -> Result<Cli, String> {
         parse(args.iter().map(OsString::from))

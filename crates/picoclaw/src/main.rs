@@ -11,6 +11,7 @@ mod notify;
 mod os;
 mod setup;
 mod terminal;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -114,6 +115,7 @@ fn main() -> ExitCode {
             load(&cli.config).and_then(|c| terminal::run(c, message))
         }
         cli::Command::Run => load(&cli.config).and_then(daemon::run),
+        cli::Command::Usage { since } => load(&cli.config).and_then(|c| usage::run(&c, since)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -94,6 +94,11 @@ pub fn agent(config: &Config, db: Db) -> Result<Agent, Failure> {
         workspace: ws,
         max_tool_iterations: config.agent.max_tool_iterations,
         context_window: config.agent.context_window,
+        compact_at_percent: config.agent.compact_at_percent,
+        budgets: picoclaw_agent::Budgets {
+            per_chat: config.agent.daily_token_budget,
+            global: config.agent.global_daily_token_budget,
+        },
         max_history_messages: config.agent.max_history_messages,
         group_sessions_per_user: config.agent.group_sessions_per_user,
         system_prompt: config.agent.system_prompt.clone(),

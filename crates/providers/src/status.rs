@@ -38,6 +38,9 @@ pub(crate) fn classify(resp: &Response) -> ProviderError {
         408 | 500..=599 => ProviderError::Server {
             status: resp.status,
         },
+        400..=499 if is_context_length(&resp.body) => {
+            ProviderError::ContextLength { message: message() }
+        }
         400..=499 => ProviderError::Request {
             status: resp.status,
             message: message(),
@@ -45,6 +48,29 @@ pub(crate) fn classify(resp: &Response) -> ProviderError {
         // 1xx/3xx (redirects are not followed): a proxy or a wrong base_url.
         other => ProviderError::Decode(format!("unexpected HTTP {other}: {}", resp.body_snippet())),
     }
+}
+
+/// Whether a 4xx body says the prompt does not fit the context window, in
+/// any of the shapes servers use: OpenAI's `code`, or the wording of
+/// OpenAI, Anthropic, llama.cpp, vLLM and Ollama.
+fn is_context_length(body: &[u8]) -> bool {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let code = v.pointer("/error/code").and_then(|c| c.as_str());
+    let kind = v.pointer("/error/type").and_then(|c| c.as_str());
+    if code == Some("context_length_exceeded") || kind == Some("exceed_context_size_error") {
+        return true;
+    }
+    let text = String::from_utf8_lossy(body).to_lowercase();
+    [
+        "maximum context length",
+        "context_length_exceeded",
+        "prompt is too long",
+        "exceeds the available context size",
+        "context window",
+        "too many tokens",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
 }
 
 pub(crate) fn from_http(e: HttpError) -> ProviderError {
@@ -135,6 +161,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_prompt_over_the_context_window_is_recognised_in_each_vendor_shape() {
+        let bodies = [
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9120 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+            r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 208012 tokens > 200000 maximum"}}"#,
+            r#"{"error":{"code":400,"message":"the request exceeds the available context size, try increasing it","type":"exceed_context_size_error"}}"#,
+        ];
+        for b in bodies {
+            assert!(
+                matches!(classify(&resp(400, b)), ProviderError::ContextLength { .. }),
+                "{b}"
+            );
+        }
+        let other = r#"{"error":{"message":"invalid model","type":"invalid_request_error","code":"model_not_found"}}"#;
+        assert!(matches!(
+            classify(&resp(400, other)),
+            ProviderError::Request { .. }
+        ));
     }
 
     #[test]

@@ -165,9 +165,10 @@ impl Store {
     }
 
     /// Events of `channels` still to be handled ('pending', or 'working'
-    /// when a previous run died mid-turn), oldest first. Limited to the
-    /// channels that are running, so leftovers of one that is not (a crashed
-    /// `picoclaw agent`, a disabled channel) never crowd out the others.
+    /// when a previous run died mid-turn), oldest first, except those
+    /// deferred to a later time. Limited to the channels that are running,
+    /// so leftovers of one that is not (a crashed `picoclaw agent`, a
+    /// disabled channel) never crowd out the others.
     pub fn pending_inbound_for(
         &self,
         channels: &[&str],
@@ -181,14 +182,46 @@ impl Store {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {INBOUND_COLUMNS} FROM inbound
                  WHERE status IN ('pending', 'working') AND channel IN ({marks})
+                   AND (not_before IS NULL OR not_before <= ?{})
                  ORDER BY id LIMIT {}",
+                channels.len() + 1,
                 limit(max)
             ))?;
-            let rows = stmt.query_map(
-                rusqlite::params_from_iter(channels.iter()),
-                inbound_from_row,
-            )?;
+            let at = now();
+            let params = channels
+                .iter()
+                .map(|c| c as &dyn rusqlite::ToSql)
+                .chain(std::iter::once(&at as &dyn rusqlite::ToSql));
+            let rows = stmt.query_map(rusqlite::params_from_iter(params), inbound_from_row)?;
             rows.collect()
+        })
+    }
+
+    /// Leaves event `id` pending until `until` (unix seconds): the worker
+    /// skips it till then.
+    pub fn defer_inbound(&self, id: i64, until: i64) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached("UPDATE inbound SET not_before = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute((id, until, now()))
+                .map(drop)
+        })
+    }
+
+    /// Whether some event of this chat is already deferred until `until`
+    /// (so the chat was told why).
+    pub fn chat_deferred_until(
+        &self,
+        channel: &str,
+        chat_id: &str,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "SELECT count(*) FROM inbound
+                 WHERE channel = ?1 AND chat_id = ?2 AND not_before = ?3",
+            )?
+            .query_row((channel, chat_id, until), |r| r.get::<_, i64>(0))
+            .map(|n| n > 0)
         })
     }
 

@@ -18,6 +18,7 @@ mod migrations;
 mod outbox;
 mod session;
 mod store;
+mod usage;
 
 pub use error::StoreError;
 pub use inbound::{InboundRow, InboundStatus};
@@ -26,6 +27,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use outbox::OutboxRow;
 pub use session::SessionStats;
 pub use store::{FileState, Health, Store, StoreOptions, DB_FILE};
+pub use usage::ChatUsage;
 
 #[cfg(test)]
 mod tests;

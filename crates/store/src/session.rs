@@ -12,6 +12,11 @@ pub struct SessionStats {
     pub messages: u64,
     /// Characters of content plus serialized tool calls.
     pub chars: u64,
+    /// Of those, the characters after the compaction summary: what the
+    /// model still sees in full.
+    pub live_chars: u64,
+    /// The older part has been summarised.
+    pub compacted: bool,
 }
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<ChatMessage> {
@@ -139,6 +144,34 @@ impl Store {
         })
     }
 
+    /// The session's compaction summary and the last message id it covers
+    /// (0 and `None` before the first compaction).
+    pub fn session_summary(&self, session: i64) -> Result<(Option<String>, i64), StoreError> {
+        self.run(|c| {
+            c.prepare_cached("SELECT summary, summary_upto FROM sessions WHERE id = ?1")?
+                .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map(|o| o.unwrap_or((None, 0)))
+        })
+    }
+
+    /// Records a compaction: `summary` stands for every message up to
+    /// `upto` in what the model sees. The messages themselves stay.
+    pub fn set_session_summary(
+        &self,
+        session: i64,
+        summary: &str,
+        upto: i64,
+    ) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.prepare_cached(
+                "UPDATE sessions SET summary = ?2, summary_upto = max(summary_upto, ?3) WHERE id = ?1",
+            )?
+            .execute((session, summary, upto))
+            .map(drop)
+        })
+    }
+
     /// Messages already recorded for one inbound event, oldest first.
     pub fn turn_messages(&self, inbound_id: i64) -> Result<Vec<ChatMessage>, StoreError> {
         self.run(|c| {
@@ -152,17 +185,23 @@ impl Store {
     }
 
     pub fn session_stats(&self, session: i64) -> Result<SessionStats, StoreError> {
-        let (messages, chars): (i64, i64) = self.run(|c| {
+        let (messages, chars, live, upto): (i64, i64, i64, i64) = self.run(|c| {
             c.prepare_cached(
-                "SELECT count(*),
-                        coalesce(sum(length(content) + coalesce(length(tool_calls_json), 0)), 0)
-                 FROM messages WHERE session_id = ?1",
+                "SELECT count(m.id),
+                        coalesce(sum(length(m.content) + coalesce(length(m.tool_calls_json), 0)), 0),
+                        coalesce(sum(CASE WHEN m.id > s.summary_upto
+                            THEN length(m.content) + coalesce(length(m.tool_calls_json), 0) END), 0),
+                        s.summary_upto
+                 FROM sessions s LEFT JOIN messages m ON m.session_id = s.id
+                 WHERE s.id = ?1",
             )?
-            .query_row([session], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Option<i64>>(3)?.unwrap_or(0))))
         })?;
         Ok(SessionStats {
             messages: to_u64(messages),
             chars: to_u64(chars),
+            live_chars: to_u64(live),
+            compacted: upto > 0,
         })
     }
 

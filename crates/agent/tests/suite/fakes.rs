@@ -115,6 +115,8 @@ pub enum Step {
     Call(String, String),
     /// Blocks until [`FakeProvider::release`], then answers with the text.
     Hold(String),
+    /// Fails the call.
+    Fail(ProviderError),
 }
 
 /// What one request carried.
@@ -177,6 +179,7 @@ impl Provider for FakeProvider {
                 }],
                 tool_call_id: None,
             },
+            Some(Step::Fail(e)) => return Err(e),
             Some(Step::Hold(t)) => {
                 let held = self.held.lock().unwrap();
                 let _held = self.release.wait_while(held, |r| !*r).unwrap();
@@ -272,6 +275,8 @@ impl Harness {
                 workspace: workspace.clone(),
                 max_tool_iterations: 20,
                 context_window: 16_000,
+                compact_at_percent: 75,
+                budgets: Default::default(),
                 max_history_messages: 200,
                 group_sessions_per_user: false,
                 system_prompt: None,

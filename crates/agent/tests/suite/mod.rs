@@ -1,3 +1,5 @@
+mod budget;
+mod compact;
 mod fakes;
 mod interleave;
 mod memory;

@@ -21,6 +21,8 @@ fn tool_call(id: &str) -> ChatMessage {
 async fn a_long_history_is_trimmed_whole_turns_at_a_time_keeping_calls_with_results() {
     let mut h = Harness::new("trim");
     h.opts.context_window = 600;
+    // Trimming alone: no summary.
+    h.opts.compact_at_percent = 0;
     // Earlier turns in this chat's session, each with a tool call and a
     // large result.
     h.db.call(|s| {

@@ -66,8 +66,8 @@ fn server_error_then_recovery_on_the_same_provider() {
 #[test]
 fn bad_request_is_neither_retried_nor_sent_to_the_fallback() {
     let (a, b) = (FakeLlm::start(), FakeLlm::start());
-    let body = json!({"error": {"message": "This model's maximum context length is 8192 tokens.",
-        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}});
+    let body = json!({"error": {"message": "The model `gpt-9` does not exist",
+        "type": "invalid_request_error", "param": null, "code": "model_not_found"}});
     a.push(Step::Fault(Fault::Status {
         code: 400,
         body: Some(body),
@@ -79,8 +79,29 @@ fn bad_request_is_neither_retried_nor_sent_to_the_fallback() {
             (status, message.as_str()),
             (
                 400,
-                "invalid_request_error: This model's maximum context length is 8192 tokens."
+                "invalid_request_error: The model `gpt-9` does not exist"
             )
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((a.request_count(), b.request_count()), (1, 0));
+}
+
+#[test]
+fn a_prompt_too_long_for_the_context_is_reported_as_such_without_retry_or_fallback() {
+    let (a, b) = (FakeLlm::start(), FakeLlm::start());
+    let body = json!({"error": {"message": "This model's maximum context length is 8192 tokens.",
+        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}});
+    a.push(Step::Fault(Fault::Status {
+        code: 400,
+        body: Some(body),
+        retry_after: None,
+    }));
+    let chain = build(&[openai("a", &a), openai("b", &b)], fast(2)).unwrap();
+    match ask(&chain) {
+        Err(ProviderError::ContextLength { message }) => assert_eq!(
+            message,
+            "invalid_request_error: This model's maximum context length is 8192 tokens."
         ),
         other => panic!("{other:?}"),
     }

@@ -4,6 +4,7 @@ mod memory;
 mod open;
 mod outbox;
 mod sessions;
+mod usage;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

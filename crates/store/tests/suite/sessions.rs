@@ -129,12 +129,26 @@ fn session_stats_count_messages_and_characters() {
         .unwrap()
         .chars()
         .count() as u64;
+    let all = 5 + 2 + json_chars;
     assert_eq!(
         store.session_stats(s).unwrap(),
         SessionStats {
             messages: 3,
-            chars: 5 + 2 + json_chars
+            chars: all,
+            live_chars: all,
+            compacted: false,
         }
+    );
+    // After a compaction covering the first message, only the rest is live.
+    let first = store.history(s, 0, 10).unwrap()[0].0;
+    store.set_session_summary(s, "summary", first).unwrap();
+    let st = store.session_stats(s).unwrap();
+    assert_eq!((st.messages, st.chars, st.compacted), (3, all, true));
+    assert_eq!(st.live_chars, all - 5);
+    assert_eq!(
+        store.session_stats(9999).unwrap(),
+        SessionStats::default(),
+        "an unknown session is empty"
     );
 }
 
