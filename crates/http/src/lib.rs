@@ -6,8 +6,10 @@
 //!
 //! TLS trusts the built-in webpki roots plus `[http] ca_file`, installed
 //! once per process ([`install`]); [`tls_client_config`] hands the same
-//! rustls configuration to TLS users outside this client (WebSockets).
-//! Handshake failures come back as [`HttpError::Tls`], in words.
+//! rustls configuration to TLS users outside this client: [`open_stream`]
+//! and [`open_websocket`] use it for the Discord Gateway WebSocket, with the
+//! same proxy settings. Handshake failures come back as [`HttpError::Tls`],
+//! in words.
 //!
 //! Channels, providers and the web tools use this crate; it knows none of
 //! them. [`Client::with_resolver`] lets a caller decide which addresses a
@@ -15,7 +17,9 @@
 
 mod connector;
 mod resolve;
+mod stream;
 mod tls;
+mod websocket;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -26,6 +30,8 @@ pub use resolve::{parse_target, system_lookup, Resolve, Target};
 /// (one rustls in the binary, ring provider).
 pub use rustls;
 pub use tls::{install, tls_client_config, trust, CaFile, CaFileError, TlsError, Trust};
+pub use stream::{open_stream, Stream, StreamOptions};
+pub use websocket::{accept_for as websocket_accept, open_websocket, Upgraded};
 
 /// Responses larger than this are refused: a bot API answer or a model reply
 /// is far smaller, and an unbounded read is a memory hazard on a board.
@@ -94,12 +100,22 @@ pub struct Response {
     pub status: u16,
     /// `Retry-After` in seconds, when present and numeric.
     pub retry_after: Option<Duration>,
+    /// Every header, names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Response {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The first header called `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as text for error messages, cut to a readable length.
@@ -350,14 +366,46 @@ impl Client {
         self.finish(req.send(body))
     }
 
+    /// POSTs without a body (Discord's typing indicator).
+    pub fn post_empty(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        timeout: Option<Duration>,
+    ) -> Result<Response, HttpError> {
+        let mut req = self
+            .agent
+            .post(url)
+            .config()
+            .timeout_global(Some(timeout.unwrap_or(self.timeout)))
+            .build();
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.finish(req.send_empty())
+    }
+
     /// GETs a URL.
     pub fn get(&self, url: &str, timeout: Option<Duration>) -> Result<Response, HttpError> {
-        let req = self
+        self.get_with(url, &[], timeout)
+    }
+
+    /// GETs a URL with extra request headers.
+    pub fn get_with(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        timeout: Option<Duration>,
+    ) -> Result<Response, HttpError> {
+        let mut req = self
             .agent
             .get(url)
             .config()
             .timeout_global(Some(timeout.unwrap_or(self.timeout)))
             .build();
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         self.finish(req.call())
     }
 
@@ -424,6 +472,11 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        let headers = resp
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
         let mut body = Vec::new();
         let limit = self.body_limit;
         resp.body_mut()
@@ -437,6 +490,7 @@ impl Client {
         Ok(Response {
             status,
             retry_after,
+            headers,
             body,
         })
     }
@@ -539,6 +593,7 @@ mod tests {
         let resp = client.post_json(&url, &[], b"{}", None).unwrap();
         assert_eq!(resp.status, 429);
         assert_eq!(resp.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(resp.header("Retry-After"), Some("7"));
         assert_eq!(resp.body, b"{}");
     }
 

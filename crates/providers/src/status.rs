@@ -121,6 +121,7 @@ mod tests {
         Response {
             status,
             retry_after: None,
+            headers: Vec::new(),
             body: body.as_bytes().to_vec(),
         }
     }
