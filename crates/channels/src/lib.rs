@@ -1,6 +1,8 @@
 //! Chat networks picoclaw talks on, each implementing
 //! [`picoclaw_core::Poller`] (receiving) and [`picoclaw_core::Sink`]
-//! (sending): today the Telegram Bot API over long polling (`telegram`). A channel turns the network's updates into
+//! (sending): the Telegram Bot API over long polling (`telegram`) and the
+//! Discord Gateway WebSocket with REST replies (`discord`). A channel turns
+//! the network's updates into
 //! [`picoclaw_core::Inbound`] events (already filtered for authorised senders
 //! and, in groups, for messages addressed to the bot), renders the model's
 //! Markdown into the network's wire format in size-limited chunks, and sends
@@ -10,5 +12,6 @@
 //! classify every failure into a [`picoclaw_core::ChannelError`] and the
 //! runtime decides when to try again. They never depend on providers.
 
+pub mod discord;
 mod split;
 pub mod telegram;

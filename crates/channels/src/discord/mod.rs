@@ -1,0 +1,392 @@
+//! Discord channel: the Gateway v10 WebSocket (JSON) for incoming
+//! messages, REST for replies and "typing…".
+//!
+//! The gateway is push, so it runs on its own thread with a blocking
+//! WebSocket ([`gateway`]) that classifies each `MESSAGE_CREATE` and queues
+//! the accepted ones; [`Discord::poll`] drains that bounded queue, waiting
+//! up to [`POLL_WAIT`] when it is empty.
+//!
+//! Exactly once, with the runtime: the event id is the message id, so a
+//! RESUME replay or a duplicate dispatch is stored once. The cursor a poll
+//! returns is the session and sequence that every queued message is
+//! covered by (`v1 <session> <seq> <resume url>`); the runtime stores it
+//! with the messages, and after a restart the first poll's cursor makes
+//! the gateway RESUME from there, so messages that arrived but were not yet
+//! stored when the process died are replayed by Discord (while the session
+//! is still resumable; after that Discord answers op 9 and the bot starts a
+//! new session).
+
+mod gateway;
+mod inbound;
+mod protocol;
+mod ratelimit;
+mod render;
+mod rest;
+mod state;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use picoclaw_core::{redact, Batch, Channel, ChannelError};
+use picoclaw_http::{Client, HttpOptions};
+use serde_json::{json, Value};
+
+use gateway::Gateway;
+use inbound::{AllowList, Rules, Threads};
+pub use render::MAX_MESSAGE_LEN;
+use rest::{to_channel_error, Rest};
+pub use state::{Link, LinkState};
+use state::{Resume, Shared};
+
+/// The public API.
+pub const DEFAULT_API_BASE: &str = "https://discord.com/api/v10";
+/// How long the gateway may take to connect, say HELLO, or answer
+/// IDENTIFY/RESUME before the connection is treated as dead.
+pub const DEFAULT_GATEWAY_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest a [`Discord::poll`] waits for a message.
+pub const POLL_WAIT: Duration = Duration::from_secs(5);
+
+/// Discord asks bots to identify themselves this way.
+const USER_AGENT: &str = concat!(
+    "DiscordBot (https://github.com/picoclaw/picoclaw, ",
+    env!("CARGO_PKG_VERSION"),
+    ")"
+);
+
+/// How to reach and filter Discord. Build with [`DiscordOptions::new`].
+#[derive(Debug, Clone)]
+pub struct DiscordOptions {
+    /// Bot token from the developer portal. Registered as a secret.
+    pub token: String,
+    /// REST base, `https://discord.com/api/v10`; the gateway URL comes from
+    /// `GET {api_base}/gateway/bot`. `http://` is allowed for a local fake.
+    pub api_base: String,
+    /// Explicit proxy for REST and the gateway (`http://` only for the
+    /// gateway); `None` uses `HTTPS_PROXY`/`NO_PROXY`.
+    pub proxy: Option<String>,
+    /// User ids; `"*"` is everyone; empty is nobody.
+    pub allow_from: Vec<String>,
+    /// Guild ids the bot answers in; empty is every guild it is in.
+    pub allow_guilds: Vec<String>,
+    /// Channel ids the bot answers in (threads follow their parent);
+    /// empty is every channel.
+    pub allow_channels: Vec<String>,
+    /// In guilds, answer only when mentioned or replied to.
+    pub mention_only: bool,
+    /// Deadline of every REST request.
+    pub request_timeout: Duration,
+    /// See [`DEFAULT_GATEWAY_TIMEOUT`].
+    pub gateway_timeout: Duration,
+}
+
+impl DiscordOptions {
+    pub fn new(token: impl Into<String>) -> DiscordOptions {
+        DiscordOptions {
+            token: token.into(),
+            api_base: String::from(DEFAULT_API_BASE),
+            proxy: None,
+            allow_from: Vec::new(),
+            allow_guilds: Vec::new(),
+            allow_channels: Vec::new(),
+            mention_only: true,
+            request_timeout: Duration::from_secs(20),
+            gateway_timeout: DEFAULT_GATEWAY_TIMEOUT,
+        }
+    }
+}
+
+/// A connected Discord bot.
+pub struct Discord {
+    rest: Rest,
+    shared: Arc<Shared>,
+    bot_id: String,
+    bot_username: String,
+    /// Started by the first poll, which brings the stored cursor.
+    gateway: Mutex<Option<Gateway>>,
+    /// The last cursor handed out and when.
+    reported: Mutex<Option<(Resume, Instant)>>,
+}
+
+impl std::fmt::Debug for Discord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discord")
+            .field("bot", &self.bot_username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cursor not advanced by messages is handed out at most this often
+/// (each one is a store write).
+const IDLE_CURSOR_EVERY: Duration = Duration::from_secs(30);
+
+impl Discord {
+    /// Checks the token (`GET /users/@me`, which also gives the bot's id
+    /// for recognising mentions) and asks for the gateway URL. The gateway
+    /// itself connects on the first [`Channel::poll`].
+    ///
+    /// A bad token or API base is [`ChannelError::Fatal`]; network trouble
+    /// is [`ChannelError::Retry`].
+    pub fn connect(opts: DiscordOptions) -> Result<Discord, ChannelError> {
+        let token = opts.token.trim();
+        let token = token.strip_prefix("Bot ").unwrap_or(token).trim();
+        if token.is_empty() {
+            return Err(ChannelError::Fatal(String::from(
+                "channels.discord.token is empty: set it to the bot token from \
+                 https://discord.com/developers/applications → your application → Bot",
+            )));
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ChannelError::Fatal(String::from(
+                "channels.discord.token contains whitespace, which a Discord token never has; \
+                 run `picoclaw doctor`",
+            )));
+        }
+        redact::register(token);
+        let http = Client::new(&HttpOptions {
+            timeout: opts.request_timeout,
+            connect_timeout: opts.request_timeout.min(Duration::from_secs(10)),
+            proxy: opts.proxy.clone(),
+            user_agent: String::from(USER_AGENT),
+            ..HttpOptions::default()
+        })
+        .map_err(|e| {
+            to_channel_error("connect", &opts.api_base, rest::Failure::Transport(e))
+        })?;
+        let rest = Rest::new(http, &opts.api_base, token);
+        let call = |what: &str, route: &'static str, path: &str| {
+            rest.call(route, "", path, None)
+                .map_err(|f| to_channel_error(what, &rest.api_base, f))
+        };
+        let me = call("get current user", "GET /users/@me", "/users/@me")?;
+        let (Some(bot_id), Some(bot_username)) = (
+            me.get("id").and_then(Value::as_str),
+            me.get("username").and_then(Value::as_str),
+        ) else {
+            return Err(ChannelError::Retry {
+                reason: String::from("Discord /users/@me: answer without the bot's id and username"),
+                after: None,
+            });
+        };
+        let gw = call("get gateway", "GET /gateway/bot", "/gateway/bot")?;
+        let Some(url) = gw.get("url").and_then(Value::as_str) else {
+            return Err(ChannelError::Retry {
+                reason: String::from("Discord /gateway/bot: answer without a url"),
+                after: None,
+            });
+        };
+        let allow = AllowList::new(&opts.allow_from);
+        if allow.is_empty() {
+            picoclaw_core::warn!(
+                "discord: allow_from is empty, so the bot answers nobody; add your user id to \
+                 channels.discord.allow_from (\"*\" allows everyone)"
+            );
+        }
+        picoclaw_core::info!("discord: connected as {bot_username} (id {bot_id})");
+        let shared = Arc::new(Shared::new());
+        let gateway = Gateway {
+            shared: shared.clone(),
+            token: token.to_owned(),
+            url: url.to_owned(),
+            rules: Rules {
+                bot_id: bot_id.to_owned(),
+                allow,
+                allow_guilds: opts.allow_guilds.clone(),
+                allow_channels: opts.allow_channels.clone(),
+                mention_only: opts.mention_only,
+            },
+            threads: Threads::default(),
+            timeout: opts.gateway_timeout,
+            proxy: opts.proxy.clone(),
+            user_agent: String::from(USER_AGENT),
+            rng: gateway::seed(),
+        };
+        Ok(Discord {
+            rest,
+            shared,
+            bot_id: bot_id.to_owned(),
+            bot_username: bot_username.to_owned(),
+            gateway: Mutex::new(Some(gateway)),
+            reported: Mutex::new(None),
+        })
+    }
+
+    pub fn bot_id(&self) -> &str {
+        &self.bot_id
+    }
+
+    pub fn bot_username(&self) -> &str {
+        &self.bot_username
+    }
+
+    /// The gateway connection's state and last receive, for the runtime's
+    /// watchdog and `/status`.
+    pub fn link(&self) -> Link {
+        self.shared.lock().link.clone()
+    }
+
+    /// Asks the gateway thread to drop its connection and resume at once
+    /// (the runtime's "this channel looks deaf" lever).
+    pub fn reconnect(&self) {
+        self.shared.reconnect.store(true, Ordering::SeqCst);
+        self.shared.nudge.notify_all();
+    }
+
+    /// How long one [`Channel::poll`] can take at most when healthy.
+    pub fn poll_deadline(&self) -> Duration {
+        POLL_WAIT + Duration::from_secs(5)
+    }
+
+    fn start(&self, cursor: Option<&str>) {
+        let mut slot = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(gw) = slot.take() else {
+            return;
+        };
+        let resume = cursor.and_then(|c| {
+            let r = Resume::from_cursor(c);
+            if r.is_none() {
+                picoclaw_core::warn!("discord: ignoring unreadable cursor");
+            }
+            r
+        });
+        if let Some(r) = &resume {
+            picoclaw_core::info!("discord: resuming the stored session at seq {}", r.seq);
+        }
+        let spawned = std::thread::Builder::new()
+            .name(String::from("discord-gateway"))
+            .stack_size(256 * 1024)
+            .spawn(move || gw.run(resume));
+        if let Err(e) = spawned {
+            self.shared
+                .fail(format!("cannot start the gateway thread: {e}"));
+        }
+    }
+
+    /// The cursor to hand out with a batch, if it is worth a store write.
+    fn cursor(&self, resume: Option<Resume>, has_items: bool) -> Option<String> {
+        let resume = resume?;
+        let mut last = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        let due = match &*last {
+            None => true,
+            Some((prev, at)) => {
+                *prev != resume
+                    && (has_items
+                        || prev.session_id != resume.session_id
+                        || at.elapsed() >= IDLE_CURSOR_EVERY)
+            }
+        };
+        if !due {
+            return None;
+        }
+        let c = resume.to_cursor();
+        *last = Some((resume, Instant::now()));
+        Some(c)
+    }
+
+    fn fatal_check(&self, err: ChannelError) -> ChannelError {
+        if let ChannelError::Fatal(m) = &err {
+            // A token refused by REST is refused by the gateway too: stop
+            // the channel (the next poll reports it) rather than retry.
+            self.shared.fail(m.clone());
+        }
+        err
+    }
+}
+
+impl Drop for Discord {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.nudge.notify_all();
+        self.shared.arrived.notify_all();
+    }
+}
+
+/// Snowflakes only: a chat id goes into a URL path.
+fn snowflake(id: &str) -> Result<&str, ChannelError> {
+    let id = id.trim();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || id.len() > 20 {
+        return Err(ChannelError::Rejected {
+            status: 400,
+            message: format!("{id:?} is not a Discord channel id"),
+        });
+    }
+    Ok(id)
+}
+
+impl Channel for Discord {
+    fn name(&self) -> &'static str {
+        "discord"
+    }
+
+    fn poll(&self, cursor: Option<&str>) -> Result<Batch, ChannelError> {
+        self.start(cursor);
+        let end = Instant::now() + POLL_WAIT;
+        let mut inner = self.shared.lock();
+        while inner.queue.is_empty() && inner.fatal.is_none() {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            inner = self
+                .shared
+                .arrived
+                .wait_timeout(inner, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        if inner.queue.is_empty() {
+            if let Some(f) = &inner.fatal {
+                return Err(ChannelError::Fatal(f.clone()));
+            }
+        }
+        let items: Vec<_> = inner.queue.drain(..).collect();
+        let resume = inner.resume.clone();
+        drop(inner);
+        if !items.is_empty() {
+            self.shared.nudge.notify_all();
+        }
+        let cursor = self.cursor(resume, !items.is_empty());
+        Ok(Batch { items, cursor })
+    }
+
+    fn render(&self, markdown: &str) -> Vec<String> {
+        render::chunks(markdown, MAX_MESSAGE_LEN)
+    }
+
+    fn send(&self, chat_id: &str, chunk: &str, reply_to: Option<&str>) -> Result<(), ChannelError> {
+        let channel = snowflake(chat_id)?;
+        let mut body = json!({
+            "content": chunk,
+            // The model's text must not ping @everyone, roles or users.
+            "allowed_mentions": {"parse": [], "replied_user": false},
+            // SUPPRESS_EMBEDS: no link previews, as on Telegram.
+            "flags": 4,
+        });
+        if let Some(id) = reply_to.filter(|r| snowflake(r).is_ok()) {
+            // If the user deleted their message, answer anyway.
+            body["message_reference"] = json!({"message_id": id, "fail_if_not_exists": false});
+        }
+        self.rest
+            .call(
+                "POST /channels/{id}/messages",
+                channel,
+                &format!("/channels/{channel}/messages"),
+                Some(&body),
+            )
+            .map(drop)
+            .map_err(|f| self.fatal_check(to_channel_error("create message", &self.rest.api_base, f)))
+    }
+
+    fn typing(&self, chat_id: &str) -> Result<(), ChannelError> {
+        let channel = snowflake(chat_id)?;
+        self.rest
+            .call(
+                "POST /channels/{id}/typing",
+                channel,
+                &format!("/channels/{channel}/typing"),
+                None,
+            )
+            .map(drop)
+            .map_err(|f| self.fatal_check(to_channel_error("typing", &self.rest.api_base, f)))
+    }
+}
