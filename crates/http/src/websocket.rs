@@ -250,7 +250,9 @@ mod tests {
         ));
     }
 
-    fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> (String, std::thread::JoinHandle<String>) {
+    fn serve(
+        answer: impl Fn(&str) -> String + Send + 'static,
+    ) -> (String, std::thread::JoinHandle<String>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("ws://{}/gw?v=10", l.local_addr().unwrap());
         let t = std::thread::spawn(move || {

@@ -82,6 +82,10 @@ impl Gateway {
             }
             let started = Instant::now();
             let (end, was_up) = self.connection(&mut session);
+            if self.shared.stopping() {
+                // Dropped while connected: whatever broke is moot.
+                return;
+            }
             match end {
                 End::Shutdown => return,
                 End::Stop(reason) => {
@@ -127,7 +131,9 @@ impl Gateway {
     /// One WebSocket from upgrade to close. The bool says whether it
     /// reached READY/RESUMED.
     fn connection(&mut self, session: &mut Option<Resume>) -> (End, bool) {
-        let base = session.as_ref().map_or(self.url.as_str(), |s| s.url.as_str());
+        let base = session
+            .as_ref()
+            .map_or(self.url.as_str(), |s| s.url.as_str());
         let url = protocol::gateway_url(base);
         let opts = StreamOptions {
             connect_timeout: self.timeout,
@@ -217,18 +223,27 @@ impl Gateway {
             if ready_by.is_some_and(|d| now >= d) {
                 return again(format!(
                     "no {} within {} ms",
-                    if session.is_some() { "RESUMED" } else { "READY" },
+                    if session.is_some() {
+                        "RESUMED"
+                    } else {
+                        "READY"
+                    },
                     self.timeout.as_millis()
                 ));
             }
             if now.duration_since(heard) >= interval * 2 {
-                return again("nothing received (no dispatch, no heartbeat ACK) for two heartbeat intervals");
+                return again(
+                    "nothing received (no dispatch, no heartbeat ACK) for two heartbeat intervals",
+                );
             }
             if now >= next_beat {
                 if !acked {
                     return again("no HEARTBEAT_ACK since the last heartbeat (zombie connection)");
                 }
-                if let Err(why) = conn.send(protocol::heartbeat(session.as_ref().map(|s| s.seq)), &self.shared) {
+                if let Err(why) = conn.send(
+                    protocol::heartbeat(session.as_ref().map(|s| s.seq)),
+                    &self.shared,
+                ) {
                     return again(why);
                 }
                 acked = false;
@@ -259,7 +274,10 @@ impl Gateway {
             match event {
                 Event::HeartbeatAck => acked = true,
                 Event::HeartbeatRequest => {
-                    if let Err(why) = conn.send(protocol::heartbeat(session.as_ref().map(|s| s.seq)), &self.shared) {
+                    if let Err(why) = conn.send(
+                        protocol::heartbeat(session.as_ref().map(|s| s.seq)),
+                        &self.shared,
+                    ) {
                         return again(why);
                     }
                 }
@@ -276,7 +294,11 @@ impl Gateway {
                     return End::Again {
                         why: format!(
                             "invalid session (op 9, {})",
-                            if resumable { "resumable" } else { "not resumable" }
+                            if resumable {
+                                "resumable"
+                            } else {
+                                "not resumable"
+                            }
                         ),
                         fresh: !resumable,
                         delay: Some(wait),

@@ -91,10 +91,7 @@ fn a_dm_from_someone_else_is_unauthorized_and_empty_allow_from_is_nobody() {
         allow: AllowList::new(&[String::from("*")]),
         ..rules()
     };
-    assert!(matches!(
-        classify(&m, &everyone, &t),
-        Verdict::Accept(_)
-    ));
+    assert!(matches!(classify(&m, &everyone, &t), Verdict::Accept(_)));
 }
 
 #[test]
@@ -108,7 +105,10 @@ fn guild_messages_need_a_mention_or_a_reply_to_the_bot() {
     let got = accept(classify(&m, &rules(), &t));
     assert_eq!(got.chat_kind, ChatKind::Group);
     assert_eq!(got.sender.display, "Ali");
-    assert_eq!(got.kind, InboundKind::Text(String::from("what time is it?")));
+    assert_eq!(
+        got.kind,
+        InboundKind::Text(String::from("what time is it?"))
+    );
 
     let mut reply = guild("and tomorrow?", &[]);
     reply["type"] = json!(19);

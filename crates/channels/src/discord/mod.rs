@@ -150,9 +150,7 @@ impl Discord {
             user_agent: String::from(USER_AGENT),
             ..HttpOptions::default()
         })
-        .map_err(|e| {
-            to_channel_error("connect", &opts.api_base, rest::Failure::Transport(e))
-        })?;
+        .map_err(|e| to_channel_error("connect", &opts.api_base, rest::Failure::Transport(e)))?;
         let rest = Rest::new(http, &opts.api_base, token);
         let call = |what: &str, route: &'static str, path: &str| {
             rest.call(route, "", path, None)
@@ -164,7 +162,9 @@ impl Discord {
             me.get("username").and_then(Value::as_str),
         ) else {
             return Err(ChannelError::Retry {
-                reason: String::from("Discord /users/@me: answer without the bot's id and username"),
+                reason: String::from(
+                    "Discord /users/@me: answer without the bot's id and username",
+                ),
                 after: None,
             });
         };
@@ -374,7 +374,9 @@ impl Channel for Discord {
                 Some(&body),
             )
             .map(drop)
-            .map_err(|f| self.fatal_check(to_channel_error("create message", &self.rest.api_base, f)))
+            .map_err(|f| {
+                self.fatal_check(to_channel_error("create message", &self.rest.api_base, f))
+            })
     }
 
     fn typing(&self, chat_id: &str) -> Result<(), ChannelError> {

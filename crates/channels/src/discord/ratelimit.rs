@@ -91,12 +91,25 @@ impl Limits {
         }
     }
 
-    fn set(&mut self, route: &'static str, major: &str, remaining: u64, reset_at: Instant, now: Instant) {
+    fn set(
+        &mut self,
+        route: &'static str,
+        major: &str,
+        remaining: u64,
+        reset_at: Instant,
+        now: Instant,
+    ) {
         if self.buckets.len() >= MAX_BUCKETS {
             self.buckets.retain(|_, b| b.reset_at > now);
         }
         let key = self.key(route, major);
-        self.buckets.insert(key, Bucket { remaining, reset_at });
+        self.buckets.insert(
+            key,
+            Bucket {
+                remaining,
+                reset_at,
+            },
+        );
     }
 }
 

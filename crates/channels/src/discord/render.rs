@@ -186,7 +186,12 @@ mod tests {
         let text = vec![para.clone(); 5].join("\n\n");
         assert_eq!(text.chars().count(), 4503);
         let out = chunks(&text, 2000);
-        assert_eq!(out.len(), 3, "{:?}", out.iter().map(|c| c.len()).collect::<Vec<_>>());
+        assert_eq!(
+            out.len(),
+            3,
+            "{:?}",
+            out.iter().map(|c| c.len()).collect::<Vec<_>>()
+        );
         assert_eq!(out[0], format!("{para}\n\n{para}"));
         assert_eq!(out[2], para);
         assert!(out.iter().all(|c| units(c) <= 2000));

@@ -171,7 +171,8 @@ fn parse(resp: &Response) -> Result<Value, Failure> {
 }
 
 /// The hint every fatal token error ends with.
-pub(crate) const TOKEN_HINT: &str = "Copy the token from https://discord.com/developers/applications \
+pub(crate) const TOKEN_HINT: &str =
+    "Copy the token from https://discord.com/developers/applications \
      → your application → Bot → Reset Token into channels.discord.token (check \
      channels.discord.api_base too); run `picoclaw doctor`.";
 
@@ -292,11 +293,17 @@ mod tests {
             r#"{"message":"You are being rate limited.","retry_after":0.35,"global":false}"#,
         );
         match classify(&r, "create message") {
-            ChannelError::Retry { after, .. } => assert_eq!(after, Some(Duration::from_millis(350))),
+            ChannelError::Retry { after, .. } => {
+                assert_eq!(after, Some(Duration::from_millis(350)))
+            }
             other => panic!("{other:?}"),
         }
         assert!(!is_global(&r));
-        assert!(is_global(&resp(429, &[("X-RateLimit-Global", "true")], "{}")));
+        assert!(is_global(&resp(
+            429,
+            &[("X-RateLimit-Global", "true")],
+            "{}"
+        )));
     }
 
     #[test]
@@ -304,7 +311,12 @@ mod tests {
         let r = resp(401, &[], r#"{"message":"401: Unauthorized","code":0}"#);
         match classify(&r, "create message") {
             ChannelError::Fatal(m) => {
-                assert!(m.starts_with("Discord rejected the bot token (HTTP 401: 401: Unauthorized (code 0))"), "{m}");
+                assert!(
+                    m.starts_with(
+                        "Discord rejected the bot token (HTTP 401: 401: Unauthorized (code 0))"
+                    ),
+                    "{m}"
+                );
                 assert!(m.contains("Reset Token"), "{m}");
             }
             other => panic!("{other:?}"),
@@ -313,11 +325,18 @@ mod tests {
 
     #[test]
     fn missing_permissions_reject_the_message_with_what_to_grant() {
-        let r = resp(403, &[], r#"{"message":"Missing Permissions","code":50013}"#);
+        let r = resp(
+            403,
+            &[],
+            r#"{"message":"Missing Permissions","code":50013}"#,
+        );
         match classify(&r, "create message") {
             ChannelError::Rejected { status, message } => {
                 assert_eq!(status, 403);
-                assert!(message.starts_with("Missing Permissions (code 50013); "), "{message}");
+                assert!(
+                    message.starts_with("Missing Permissions (code 50013); "),
+                    "{message}"
+                );
                 assert!(message.contains("Send Messages"), "{message}");
             }
             other => panic!("{other:?}"),
@@ -327,7 +346,10 @@ mod tests {
     #[test]
     fn server_errors_and_html_pages_are_retried() {
         assert!(matches!(
-            classify(&resp(502, &[], "<html>bad gateway</html>"), "create message"),
+            classify(
+                &resp(502, &[], "<html>bad gateway</html>"),
+                "create message"
+            ),
             ChannelError::Retry { after: None, .. }
         ));
         assert!(matches!(

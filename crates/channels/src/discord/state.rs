@@ -140,7 +140,10 @@ impl Shared {
         // Keep the first failure's time while reconnecting repeatedly.
         if matches!(
             (&inner.link.state, &state),
-            (LinkState::Reconnecting { .. }, LinkState::Reconnecting { .. })
+            (
+                LinkState::Reconnecting { .. },
+                LinkState::Reconnecting { .. }
+            )
         ) {
             return;
         }
@@ -211,7 +214,14 @@ mod tests {
             "v1 abc123 42 wss://gateway-us-east1-b.discord.gg"
         );
         assert_eq!(Resume::from_cursor(&r.to_cursor()), Some(r));
-        for junk in ["", "42", "v1 a b wss://x", "v2 a 1 wss://x", "v1 a 1 https://x", "v1 a 1 wss://x y"] {
+        for junk in [
+            "",
+            "42",
+            "v1 a b wss://x",
+            "v2 a 1 wss://x",
+            "v1 a 1 https://x",
+            "v1 a 1 wss://x y",
+        ] {
             assert_eq!(Resume::from_cursor(junk), None, "{junk:?}");
         }
     }
