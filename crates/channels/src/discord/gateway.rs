@@ -24,7 +24,8 @@ use tungstenite::{Message, WebSocket};
 
 use super::inbound::{classify, Rules, Threads, Verdict};
 use super::protocol::{self, CloseAction, Event, SendWindow};
-use super::state::{LinkState, Resume, Shared};
+use super::state::{Resume, Shared};
+use picoclaw_core::LinkState;
 
 /// What the gateway thread needs.
 pub(crate) struct Gateway {
@@ -101,9 +102,7 @@ impl Gateway {
                         backoff.reset();
                     }
                     wait = delay.unwrap_or_else(|| backoff.next_delay());
-                    self.shared.set_state(LinkState::Reconnecting {
-                        since: Instant::now(),
-                    });
+                    self.shared.set_state(LinkState::Reconnecting);
                     warn!(
                         "discord: {why}; {} in {} ms",
                         if session.is_some() {

@@ -3,7 +3,7 @@
 //!
 //! The gateway is push, so it runs on its own thread with a blocking
 //! WebSocket ([`gateway`]) that classifies each `MESSAGE_CREATE` and queues
-//! the accepted ones; [`Discord::poll`] drains that bounded queue, waiting
+//! the accepted ones; [`Poller::poll`](picoclaw_core::Poller::poll) drains that bounded queue, waiting
 //! up to [`POLL_WAIT`] when it is empty.
 //!
 //! Exactly once, with the runtime: the event id is the message id, so a
@@ -25,10 +25,10 @@ mod rest;
 mod state;
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use picoclaw_core::{redact, Batch, Channel, ChannelError};
+use picoclaw_core::{redact, Batch, ChannelError, LinkState, Poller, Sink};
 use picoclaw_http::{Client, HttpOptions};
 use serde_json::{json, Value};
 
@@ -36,7 +36,7 @@ use gateway::Gateway;
 use inbound::{AllowList, Rules, Threads};
 pub use render::MAX_MESSAGE_LEN;
 use rest::{to_channel_error, Rest};
-pub use state::{Link, LinkState};
+pub use state::Link;
 use state::{Resume, Shared};
 
 /// The public API.
@@ -44,7 +44,7 @@ pub const DEFAULT_API_BASE: &str = "https://discord.com/api/v10";
 /// How long the gateway may take to connect, say HELLO, or answer
 /// IDENTIFY/RESUME before the connection is treated as dead.
 pub const DEFAULT_GATEWAY_TIMEOUT: Duration = Duration::from_secs(20);
-/// The longest a [`Discord::poll`] waits for a message.
+/// The longest a [`Poller::poll`](picoclaw_core::Poller::poll) waits for a message.
 pub const POLL_WAIT: Duration = Duration::from_secs(5);
 
 /// Discord asks bots to identify themselves this way.
@@ -96,14 +96,19 @@ impl DiscordOptions {
     }
 }
 
-/// A connected Discord bot.
+/// A Discord bot. [`Discord::new`] makes no request; the first
+/// [`Poller::poll`] checks the token, learns the bot's id and starts the
+/// gateway thread.
 pub struct Discord {
     rest: Rest,
     shared: Arc<Shared>,
-    bot_id: String,
-    bot_username: String,
-    /// Started by the first poll, which brings the stored cursor.
-    gateway: Mutex<Option<Gateway>>,
+    token: String,
+    opts: DiscordOptions,
+    allow: AllowList,
+    /// The bot user (id, username), from `GET /users/@me`.
+    bot: OnceLock<(String, String)>,
+    /// Set once the gateway thread runs.
+    started: Mutex<bool>,
     /// The last cursor handed out and when.
     reported: Mutex<Option<(Resume, Instant)>>,
 }
@@ -111,7 +116,7 @@ pub struct Discord {
 impl std::fmt::Debug for Discord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Discord")
-            .field("bot", &self.bot_username)
+            .field("bot", &self.bot_username())
             .finish_non_exhaustive()
     }
 }
@@ -121,13 +126,16 @@ impl std::fmt::Debug for Discord {
 const IDLE_CURSOR_EVERY: Duration = Duration::from_secs(30);
 
 impl Discord {
-    /// Checks the token (`GET /users/@me`, which also gives the bot's id
-    /// for recognising mentions) and asks for the gateway URL. The gateway
-    /// itself connects on the first [`Channel::poll`].
-    ///
-    /// A bad token or API base is [`ChannelError::Fatal`]; network trouble
-    /// is [`ChannelError::Retry`].
+    /// [`Discord::new`], then checks the token and learns the bot's id at
+    /// once (`GET /users/@me`). The gateway still starts on the first poll.
     pub fn connect(opts: DiscordOptions) -> Result<Discord, ChannelError> {
+        let d = Discord::new(opts)?;
+        d.identify()?;
+        Ok(d)
+    }
+
+    /// Checks the token's shape and builds the client; no request is made.
+    pub fn new(opts: DiscordOptions) -> Result<Discord, ChannelError> {
         let token = opts.token.trim();
         let token = token.strip_prefix("Bot ").unwrap_or(token).trim();
         if token.is_empty() {
@@ -152,12 +160,38 @@ impl Discord {
         })
         .map_err(|e| to_channel_error("connect", &opts.api_base, rest::Failure::Transport(e)))?;
         let rest = Rest::new(http, &opts.api_base, token);
-        let call = |what: &str, route: &'static str, path: &str| {
-            rest.call(route, "", path, None)
-                .map_err(|f| to_channel_error(what, &rest.api_base, f))
-        };
-        let me = call("get current user", "GET /users/@me", "/users/@me")?;
-        let (Some(bot_id), Some(bot_username)) = (
+        let allow = AllowList::new(&opts.allow_from);
+        if allow.is_empty() {
+            picoclaw_core::warn!(
+                "discord: allow_from is empty, so the bot answers nobody; add your user id to \
+                 channels.discord.allow_from (\"*\" allows everyone)"
+            );
+        }
+        Ok(Discord {
+            rest,
+            shared: Arc::new(Shared::new()),
+            token: token.to_owned(),
+            opts,
+            allow,
+            bot: OnceLock::new(),
+            started: Mutex::new(false),
+            reported: Mutex::new(None),
+        })
+    }
+
+    fn get(&self, what: &str, route: &'static str, path: &str) -> Result<Value, ChannelError> {
+        self.rest
+            .call(route, "", path, None)
+            .map_err(|f| self.fatal_check(to_channel_error(what, &self.rest.api_base, f)))
+    }
+
+    /// The bot's id and username, asked for once.
+    fn identify(&self) -> Result<&(String, String), ChannelError> {
+        if let Some(bot) = self.bot.get() {
+            return Ok(bot);
+        }
+        let me = self.get("get current user", "GET /users/@me", "/users/@me")?;
+        let (Some(id), Some(name)) = (
             me.get("id").and_then(Value::as_str),
             me.get("username").and_then(Value::as_str),
         ) else {
@@ -168,79 +202,59 @@ impl Discord {
                 after: None,
             });
         };
-        let gw = call("get gateway", "GET /gateway/bot", "/gateway/bot")?;
+        Ok(self.bot.get_or_init(|| {
+            picoclaw_core::info!("discord: connected as {name} (id {id})");
+            (id.to_owned(), name.to_owned())
+        }))
+    }
+
+    /// The bot's user id (empty before the first successful poll).
+    pub fn bot_id(&self) -> &str {
+        self.bot.get().map_or("", |b| b.0.as_str())
+    }
+
+    /// The bot's username (empty before the first successful poll).
+    pub fn bot_username(&self) -> &str {
+        self.bot.get().map_or("", |b| b.1.as_str())
+    }
+
+    /// The gateway connection's state, since when it is down, and its last
+    /// receive. [`Poller::link`] is the state alone.
+    pub fn link_detail(&self) -> Link {
+        self.shared.lock().link.clone()
+    }
+
+    /// Starts the gateway thread once: asks for the gateway URL, and
+    /// resumes the session in the stored cursor if there is one.
+    fn start(&self, cursor: Option<&str>) -> Result<(), ChannelError> {
+        let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        if *started {
+            return Ok(());
+        }
+        let (bot_id, _) = self.identify()?;
+        let gw = self.get("get gateway", "GET /gateway/bot", "/gateway/bot")?;
         let Some(url) = gw.get("url").and_then(Value::as_str) else {
             return Err(ChannelError::Retry {
                 reason: String::from("Discord /gateway/bot: answer without a url"),
                 after: None,
             });
         };
-        let allow = AllowList::new(&opts.allow_from);
-        if allow.is_empty() {
-            picoclaw_core::warn!(
-                "discord: allow_from is empty, so the bot answers nobody; add your user id to \
-                 channels.discord.allow_from (\"*\" allows everyone)"
-            );
-        }
-        picoclaw_core::info!("discord: connected as {bot_username} (id {bot_id})");
-        let shared = Arc::new(Shared::new());
-        let gateway = Gateway {
-            shared: shared.clone(),
-            token: token.to_owned(),
+        let gw = Gateway {
+            shared: self.shared.clone(),
+            token: self.token.clone(),
             url: url.to_owned(),
             rules: Rules {
-                bot_id: bot_id.to_owned(),
-                allow,
-                allow_guilds: opts.allow_guilds.clone(),
-                allow_channels: opts.allow_channels.clone(),
-                mention_only: opts.mention_only,
+                bot_id: bot_id.clone(),
+                allow: self.allow.clone(),
+                allow_guilds: self.opts.allow_guilds.clone(),
+                allow_channels: self.opts.allow_channels.clone(),
+                mention_only: self.opts.mention_only,
             },
             threads: Threads::default(),
-            timeout: opts.gateway_timeout,
-            proxy: opts.proxy.clone(),
+            timeout: self.opts.gateway_timeout,
+            proxy: self.opts.proxy.clone(),
             user_agent: String::from(USER_AGENT),
             rng: gateway::seed(),
-        };
-        Ok(Discord {
-            rest,
-            shared,
-            bot_id: bot_id.to_owned(),
-            bot_username: bot_username.to_owned(),
-            gateway: Mutex::new(Some(gateway)),
-            reported: Mutex::new(None),
-        })
-    }
-
-    pub fn bot_id(&self) -> &str {
-        &self.bot_id
-    }
-
-    pub fn bot_username(&self) -> &str {
-        &self.bot_username
-    }
-
-    /// The gateway connection's state and last receive, for the runtime's
-    /// watchdog and `/status`.
-    pub fn link(&self) -> Link {
-        self.shared.lock().link.clone()
-    }
-
-    /// Asks the gateway thread to drop its connection and resume at once
-    /// (the runtime's "this channel looks deaf" lever).
-    pub fn reconnect(&self) {
-        self.shared.reconnect.store(true, Ordering::SeqCst);
-        self.shared.nudge.notify_all();
-    }
-
-    /// How long one [`Channel::poll`] can take at most when healthy.
-    pub fn poll_deadline(&self) -> Duration {
-        POLL_WAIT + Duration::from_secs(5)
-    }
-
-    fn start(&self, cursor: Option<&str>) {
-        let mut slot = self.gateway.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(gw) = slot.take() else {
-            return;
         };
         let resume = cursor.and_then(|c| {
             let r = Resume::from_cursor(c);
@@ -252,14 +266,16 @@ impl Discord {
         if let Some(r) = &resume {
             picoclaw_core::info!("discord: resuming the stored session at seq {}", r.seq);
         }
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name(String::from("discord-gateway"))
             .stack_size(256 * 1024)
-            .spawn(move || gw.run(resume));
-        if let Err(e) = spawned {
-            self.shared
-                .fail(format!("cannot start the gateway thread: {e}"));
-        }
+            .spawn(move || gw.run(resume))
+            .map_err(|e| ChannelError::Retry {
+                reason: format!("cannot start the Discord gateway thread: {e}"),
+                after: None,
+            })?;
+        *started = true;
+        Ok(())
     }
 
     /// The cursor to hand out with a batch, if it is worth a store write.
@@ -313,13 +329,16 @@ fn snowflake(id: &str) -> Result<&str, ChannelError> {
     Ok(id)
 }
 
-impl Channel for Discord {
+impl Poller for Discord {
     fn name(&self) -> &'static str {
         "discord"
     }
 
     fn poll(&self, cursor: Option<&str>) -> Result<Batch, ChannelError> {
-        self.start(cursor);
+        if let Some(f) = self.shared.lock().fatal.clone() {
+            return Err(ChannelError::Fatal(f));
+        }
+        self.start(cursor)?;
         let end = Instant::now() + POLL_WAIT;
         let mut inner = self.shared.lock();
         while inner.queue.is_empty() && inner.fatal.is_none() {
@@ -347,6 +366,28 @@ impl Channel for Discord {
         }
         let cursor = self.cursor(resume, !items.is_empty());
         Ok(Batch { items, cursor })
+    }
+
+    /// A poll waits at most [`POLL_WAIT`]; only the first one also makes
+    /// two REST calls (identity, gateway URL).
+    fn poll_deadline(&self) -> Option<Duration> {
+        Some(POLL_WAIT + self.opts.request_timeout * 2 + Duration::from_secs(5))
+    }
+
+    /// Drops the gateway connection and resumes at once.
+    fn reconnect(&self) {
+        self.shared.reconnect.store(true, Ordering::SeqCst);
+        self.shared.nudge.notify_all();
+    }
+
+    fn link(&self) -> Option<LinkState> {
+        Some(self.shared.lock().link.state.clone())
+    }
+}
+
+impl Sink for Discord {
+    fn name(&self) -> &'static str {
+        "discord"
     }
 
     fn render(&self, markdown: &str) -> Vec<String> {

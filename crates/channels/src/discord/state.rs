@@ -7,33 +7,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use picoclaw_core::Inbound;
+use picoclaw_core::{Inbound, LinkState};
 
 /// Accepted messages waiting for `poll`. When full, the gateway stops
 /// reading and later resumes from the last message it queued, so Discord
 /// replays the rest instead of their being dropped.
 pub(crate) const QUEUE_CAP: usize = 64;
 
-/// The state of the connection to the gateway, for the runtime's watchdog
-/// and `/status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkState {
-    /// First connection not established yet.
-    Connecting,
-    /// READY or RESUMED received; heartbeats are acknowledged.
-    Up,
-    /// Lost and being rebuilt, since this moment (the first failure, not
-    /// the latest attempt).
-    Reconnecting { since: Instant },
-    /// Given up for good: the reason says what to fix (bad token,
-    /// Message Content intent not enabled).
-    Stopped(String),
-}
-
-/// [`LinkState`] plus when the gateway was last heard from.
+/// The gateway connection as the channel sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
     pub state: LinkState,
+    /// While reconnecting: since the first failure (not the latest
+    /// attempt).
+    pub down_since: Option<Instant>,
     /// The last payload received (dispatch or heartbeat ACK).
     pub last_receive: Option<SystemTime>,
 }
@@ -99,6 +86,7 @@ impl Shared {
                 resume: None,
                 link: Link {
                     state: LinkState::Connecting,
+                    down_since: None,
                     last_receive: None,
                 },
                 fatal: None,
@@ -137,16 +125,11 @@ impl Shared {
 
     pub(crate) fn set_state(&self, state: LinkState) {
         let mut inner = self.lock();
-        // Keep the first failure's time while reconnecting repeatedly.
-        if matches!(
-            (&inner.link.state, &state),
-            (
-                LinkState::Reconnecting { .. },
-                LinkState::Reconnecting { .. }
-            )
-        ) {
-            return;
-        }
+        inner.link.down_since = match state {
+            // Keep the first failure's time while reconnecting repeatedly.
+            LinkState::Reconnecting => inner.link.down_since.or(Some(Instant::now())),
+            _ => None,
+        };
         inner.link.state = state;
     }
 
@@ -158,6 +141,7 @@ impl Shared {
     pub(crate) fn fail(&self, reason: String) {
         let mut inner = self.lock();
         inner.link.state = LinkState::Stopped(reason.clone());
+        inner.link.down_since = None;
         inner.fatal.get_or_insert(reason);
         self.stop.store(true, Ordering::SeqCst);
         self.arrived.notify_all();

@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use picoclaw_channels::discord::{Discord, LinkState};
-use picoclaw_core::{Channel, ChannelError, ChatKind, Inbound, InboundKind, Sender};
+use picoclaw_channels::discord::Discord;
+use picoclaw_core::{
+    ChannelError, ChatKind, Inbound, InboundKind, LinkState, Poller, Sender, Sink,
+};
 use picoclaw_testkit::fake_discord::{FakeDiscord, BOT_ID};
 use serde_json::json;
 
@@ -44,7 +46,7 @@ fn identify_carries_the_token_and_intents_and_a_dm_is_delivered() {
     // GUILDS | GUILD_MESSAGES | DIRECT_MESSAGES | MESSAGE_CONTENT
     assert_eq!(identify[0]["intents"], 1 + (1 << 9) + (1 << 12) + (1 << 15));
     assert_eq!(fake.connections(), vec!["/?v=10&encoding=json"]);
-    assert_eq!(d.link().state, LinkState::Up);
+    assert_eq!(d.link_detail().state, LinkState::Up);
 
     let id = fake.dm(ALICE, "hello there");
     let (items, cursor) = poll_n(&d, None, 1);
@@ -70,7 +72,7 @@ fn identify_carries_the_token_and_intents_and_a_dm_is_delivered() {
         cursor.starts_with("v1 fake-session-1 2 ws://127.0.0.1:"),
         "{cursor}"
     );
-    assert!(d.link().last_receive.is_some());
+    assert!(d.link_detail().last_receive.is_some());
 }
 
 #[test]
@@ -183,7 +185,7 @@ fn close_4004_stops_the_channel_with_a_clear_error() {
     };
     assert!(msg.contains("4004 (authentication failed)"), "{msg}");
     assert!(msg.contains("Reset Token"), "{msg}");
-    assert_eq!(d.link().state, LinkState::Stopped(msg));
+    assert_eq!(d.link_detail().state, LinkState::Stopped(msg));
     // It does not come back.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(fake.connections().len(), 1);

@@ -6,8 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use picoclaw_channels::discord::{Discord, DiscordOptions, LinkState};
-use picoclaw_core::{Channel, InboundKind};
+use picoclaw_channels::discord::{Discord, DiscordOptions};
+use picoclaw_core::{InboundKind, LinkState, Poller};
 use picoclaw_testkit::fake_discord::FakeDiscord;
 
 use super::{discord_options, poll_n, ALICE, DISCORD_TOKEN, WAIT};
@@ -51,7 +51,7 @@ fn missing_heartbeat_acks_rebuild_the_connection_and_resume_with_the_last_seq() 
     let redialled = fake.connection_times()[1] - silent;
     fake.set_acks(true);
     assert!(fake.wait_for_ready(2, WAIT));
-    assert!(fake.wait(WAIT, |_| d.link().state == LinkState::Up));
+    assert!(fake.wait(WAIT, |_| d.link_detail().state == LinkState::Up));
     eprintln!(
         "measured: ACKs stopped (interval 300 ms): new socket after {} ms, resumed (link up) \
          after {} ms",
@@ -71,12 +71,12 @@ fn a_gateway_that_never_says_hello_is_abandoned_and_the_next_connection_works() 
     fake.set_hello(false);
     let d = connect(&fake, Duration::from_secs(1));
     assert!(fake.wait(WAIT, |f| f.connections().len() >= 2));
-    assert!(matches!(d.link().state, LinkState::Reconnecting { .. }));
+    assert_eq!(d.link_detail().state, LinkState::Reconnecting);
     let times = fake.connection_times();
     fake.set_hello(true);
     let n = fake.connections().len();
     assert!(fake.wait_for_ready(1, WAIT));
-    assert!(fake.wait(WAIT, |_| d.link().state == LinkState::Up));
+    assert!(fake.wait(WAIT, |_| d.link_detail().state == LinkState::Up));
     eprintln!(
         "measured: silent gateway (hello timeout 1 s): first socket abandoned and the next \
          one opened {} ms later; {n} sockets before HELLO came back",
@@ -104,26 +104,27 @@ fn a_dropped_connection_shows_as_reconnecting_since_the_drop_until_resumed() {
     let fake = FakeDiscord::start(DISCORD_TOKEN);
     let d = connect(&fake, Duration::from_secs(1));
     assert!(fake.wait_for_ready(1, WAIT));
-    assert_eq!(d.link().state, LinkState::Up);
+    assert_eq!(d.link_detail().state, LinkState::Up);
     fake.set_hello(false);
     let before = Instant::now();
     fake.drop_connections();
     assert!(fake.wait(WAIT, |f| f.connections().len() >= 3));
-    let LinkState::Reconnecting { since } = d.link().state else {
-        panic!("{:?}", d.link())
-    };
+    let link = d.link_detail();
+    assert_eq!(link.state, LinkState::Reconnecting);
+    let since = link.down_since.unwrap();
     assert!(since >= before);
     assert!(fake.wait(WAIT, |f| f.connections().len() >= 4));
     // The first failure's time, not the latest attempt's.
+    let link = d.link_detail();
     assert_eq!(
-        d.link().state,
-        LinkState::Reconnecting { since },
+        (link.state, link.down_since),
+        (LinkState::Reconnecting, Some(since)),
         "{:?}",
         fake.connections()
     );
     fake.set_hello(true);
     assert!(fake.wait_for_ready(2, WAIT));
-    assert!(fake.wait(WAIT, |_| d.link().state == LinkState::Up));
+    assert!(fake.wait(WAIT, |_| d.link_detail().state == LinkState::Up));
 }
 
 #[test]

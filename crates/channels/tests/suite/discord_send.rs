@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use picoclaw_core::{Channel, ChannelError};
+use picoclaw_core::{ChannelError, Poller, Sink};
 use picoclaw_testkit::fake_discord::{FakeDiscord, Fault};
 use serde_json::json;
 

@@ -60,7 +60,7 @@ pub fn poll_n(
     cursor: Option<&str>,
     n: usize,
 ) -> (Vec<picoclaw_core::Inbound>, Option<String>) {
-    use picoclaw_core::Channel;
+    use picoclaw_core::Poller;
     let end = std::time::Instant::now() + WAIT;
     let mut items = Vec::new();
     let mut last = cursor.map(str::to_owned);
