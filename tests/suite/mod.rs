@@ -6,6 +6,7 @@
 mod cli;
 mod compaction;
 mod conversation;
+mod discord;
 mod doctor;
 mod emulated;
 mod exactly_once;

@@ -11,6 +11,7 @@
 
 mod agent;
 mod ctx;
+mod discord;
 mod http;
 mod locate;
 mod providers;
@@ -27,6 +28,7 @@ mod web;
 use std::path::{Path, PathBuf};
 
 pub use agent::AgentConfig;
+pub use discord::DiscordConfig;
 pub use http::HttpConfig;
 pub use picoclaw_providers::ProviderKind;
 pub use picoclaw_sandbox::{Backend as SandboxBackend, Mode as SandboxMode};
@@ -53,6 +55,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `Some` when `[channels.telegram]` is present and enabled.
     pub telegram: Option<TelegramConfig>,
+    /// `Some` when `[channels.discord]` is present and enabled.
+    pub discord: Option<DiscordConfig>,
     /// Ordered: the first is primary, the rest are fallbacks.
     pub providers: Vec<ProviderConfig>,
     pub tools: ToolsConfig,

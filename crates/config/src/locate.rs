@@ -51,12 +51,17 @@ pub fn key_path_at(src: &str, offset: usize) -> String {
     table
 }
 
-/// Where `path` (`channels.telegram.token`, `providers[0].kind`) is set:
-/// the key's line when found, else its table header, else 1:1.
+/// Where `path` (`channels.telegram.token`, `providers[0].kind`,
+/// `channels.discord.allow_from[2]`) is set: the key's line when found (an
+/// array element is reported at its key), else its table header, else 1:1.
 pub fn position_of(src: &str, path: &str) -> (usize, usize) {
     let (table_path, key) = match path.rsplit_once('.') {
         Some((t, k)) => (t.to_string(), k.to_string()),
         None => (String::new(), path.to_string()),
+    };
+    let key = match key.split_once('[') {
+        Some((k, _)) if key.ends_with(']') => k.to_string(),
+        _ => key,
     };
     let mut table = String::new();
     let mut counts: Vec<(String, usize)> = Vec::new();

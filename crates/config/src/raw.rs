@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use crate::agent::RawAgent;
+use crate::discord::RawDiscord;
 use crate::http::RawHttp;
 use crate::providers::RawProvider;
 use crate::sandbox::RawSandbox;
@@ -30,6 +31,7 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawChannels {
     pub telegram: Option<RawTelegram>,
+    pub discord: Option<RawDiscord>,
 }
 
 /// User ids are numbers on Telegram; usernames are strings. TOML arrays may

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::{
-    agent, http, providers, sandbox, store, telegram, tools, Config, Secret, SecretSource,
+    agent, discord, http, providers, sandbox, store, telegram, tools, Config, Secret, SecretSource,
 };
 
 pub(crate) fn q(s: &str) -> String {
@@ -56,6 +56,7 @@ pub(crate) fn render(c: &Config) -> String {
     store::render(&c.store, &c.log, &mut o);
     http::render(&c.http, &mut o);
     telegram::render(&c.telegram, &mut o);
+    discord::render(&c.discord, &mut o);
     providers::render(&c.providers, &mut o);
     tools::render(&c.tools, &mut o);
     sandbox::render(&c.sandbox, &mut o);

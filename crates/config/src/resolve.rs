@@ -7,7 +7,9 @@ use std::path::Path;
 
 use crate::ctx::Ctx;
 use crate::raw::RawConfig;
-use crate::{agent, http, providers, sandbox, store, telegram, tools, web, Config, ConfigError};
+use crate::{
+    agent, discord, http, providers, sandbox, store, telegram, tools, web, Config, ConfigError,
+};
 
 pub(crate) fn resolve(
     path: &Path,
@@ -27,8 +29,9 @@ pub(crate) fn resolve(
     let log = store::resolve_log(&ctx, raw.log)?;
     let http = http::resolve(&ctx, raw.http)?;
     let telegram = telegram::resolve(&ctx, channels.telegram)?;
+    let discord = discord::resolve(&ctx, channels.discord)?;
     let providers = providers::resolve(&ctx, raw.providers)?;
-    if telegram.is_some() && providers.is_empty() {
+    if (telegram.is_some() || discord.is_some()) && providers.is_empty() {
         return Err(ctx.invalid(
             "providers",
             "a channel is enabled but no [[providers]] entry is configured, so nothing could answer",
@@ -44,6 +47,7 @@ pub(crate) fn resolve(
         log,
         http,
         telegram,
+        discord,
         providers,
         tools,
         sandbox,
@@ -80,6 +84,7 @@ fn inline_secret_key(src: &str) -> Option<String> {
         .telegram
         .as_ref()
         .and_then(telegram::inline_secret)
+        .or_else(|| channels.discord.as_ref().and_then(discord::inline_secret))
         .or_else(|| providers::inline_secret(raw.providers.as_deref().unwrap_or_default()))
         .or_else(|| {
             raw.tools

@@ -403,6 +403,63 @@ fn bad_web_settings_name_their_key() {
     }
 }
 
+#[test]
+fn discord_resolves_every_key_and_defaults_the_rest() {
+    let src = "[channels.discord]\ntoken = \"${DT}\"\nallow_from = [123456789012345678, \"223456789012345678\"]\nallow_guilds = [\"1\"]\nallow_channels = [2, 3]\nmention_only = false\ngateway_timeout_secs = 7\nproxy = \"http://127.0.0.1:3128\"\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n";
+    let c = parse_str(src, &[("DT", "discord-bot-token-value")]).unwrap();
+    let d = c.discord.clone().unwrap();
+    assert_eq!(d.token.expose(), "discord-bot-token-value");
+    assert_eq!(d.token_source, SecretSource::Env);
+    assert_eq!(d.api_base, "https://discord.com/api/v10");
+    assert_eq!(
+        d.allow_from,
+        vec!["123456789012345678", "223456789012345678"]
+    );
+    assert_eq!(d.allow_guilds, vec!["1"]);
+    assert_eq!(d.allow_channels, vec!["2", "3"]);
+    assert!(!d.mention_only);
+    assert_eq!(d.gateway_timeout, Duration::from_secs(7));
+    assert_eq!(d.proxy.as_deref(), Some("http://127.0.0.1:3128"));
+    let out = c.render_masked();
+    assert!(!out.contains("discord-bot-token-value"), "{out}");
+    assert!(
+        out.contains("[channels.discord]\nenabled = true\n"),
+        "{out}"
+    );
+
+    let bare = "[channels.discord]\ntoken = \"${DT}\"\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n";
+    let d = parse_str(bare, &[("DT", "t")]).unwrap().discord.unwrap();
+    assert!(d.mention_only);
+    assert!(d.allow_from.is_empty());
+    assert_eq!(d.gateway_timeout, Duration::from_secs(20));
+}
+
+#[test]
+fn discord_ids_that_are_not_snowflakes_are_reported_where_they_are() {
+    let src = "[channels.discord]\ntoken = \"t\"\nallow_from = [\"*\"]\nallow_channels = [\"general\"]\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n";
+    let (line, _, key, msg) = invalid(parse_str(src, &[]).unwrap_err());
+    assert_eq!(
+        (line, key.as_str()),
+        (4, "channels.discord.allow_channels[0]")
+    );
+    assert!(
+        msg.starts_with("\"general\" is not a Discord channel id;"),
+        "{msg}"
+    );
+    assert!(msg.contains("Copy ID"), "{msg}");
+
+    let src =
+        "[channels.discord]\nallow_from = [1]\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n";
+    let (_, _, key, msg) = invalid(parse_str(src, &[]).unwrap_err());
+    assert_eq!(key, "channels.discord.token");
+    assert!(msg.contains("DISCORD_BOT_TOKEN"), "{msg}");
+
+    let src = "[channels.discord]\ntoken = \"t\"\nmention = true\n";
+    let (line, _, key, msg) = invalid(parse_str(src, &[]).unwrap_err());
+    assert_eq!((line, key.as_str()), (3, "channels.discord.mention"));
+    assert!(msg.contains("unknown field"), "{msg}");
+}
+
 fn tempdir() -> PathBuf {
     let n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

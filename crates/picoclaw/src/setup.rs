@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use picoclaw_agent::{Agent, AgentOptions, Db, Runtime, RuntimeOptions};
+use picoclaw_channels::discord::{Discord, DiscordOptions};
 use picoclaw_channels::telegram::{Telegram, TelegramOptions};
 use picoclaw_config::Config;
 use picoclaw_core::{error, ChannelError, Provider, Tool};
@@ -128,6 +129,20 @@ pub fn telegram_options(config: &Config) -> Option<TelegramOptions> {
     Some(o)
 }
 
+pub fn discord_options(config: &Config) -> Option<DiscordOptions> {
+    let d = config.discord.as_ref()?;
+    Some(DiscordOptions {
+        api_base: d.api_base.clone(),
+        proxy: d.proxy.clone(),
+        allow_from: d.allow_from.clone(),
+        allow_guilds: d.allow_guilds.clone(),
+        allow_channels: d.allow_channels.clone(),
+        mention_only: d.mention_only,
+        gateway_timeout: d.gateway_timeout,
+        ..DiscordOptions::new(d.token.expose())
+    })
+}
+
 /// Registers every enabled chat network. None of them touches the network
 /// here: each connects in its own loop, so one that is down at boot does not
 /// hold up the others. Returns how many were registered.
@@ -143,6 +158,15 @@ pub fn channels(config: &Config, rt: &mut Runtime) -> usize {
                 error!("telegram: {msg}")
             }
             Err(e) => error!("telegram: {e}"),
+        }
+    }
+    if let Some(opts) = discord_options(config) {
+        match Discord::new(opts) {
+            Ok(d) => {
+                rt.channel(Arc::new(d));
+                n += 1;
+            }
+            Err(e) => error!("discord: {e}"),
         }
     }
     n

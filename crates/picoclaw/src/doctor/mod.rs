@@ -129,6 +129,18 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
             None => {}
         },
     }
+    match setup::discord_options(&config).map(picoclaw_channels::discord::Discord::connect) {
+        None => r.ok("discord", "disabled"),
+        Some(Ok(d)) => r.ok(
+            "discord",
+            format!("token accepted, bot {}", d.bot_username()),
+        ),
+        Some(Err(picoclaw_core::ChannelError::Fatal(m))) => r.fail("discord", m),
+        Some(Err(e)) => r.warn(
+            "discord",
+            format!("cannot reach the Discord API right now: {e}"),
+        ),
+    }
     if config.providers.is_empty() {
         r.warn("providers", "none configured; nothing can answer");
     } else {
