@@ -29,8 +29,8 @@ pub use resolve::{parse_target, system_lookup, Resolve, Target};
 /// The rustls this crate is built with, for TLS users that need its types
 /// (one rustls in the binary, ring provider).
 pub use rustls;
-pub use tls::{install, tls_client_config, trust, CaFile, CaFileError, TlsError, Trust};
 pub use stream::{open_stream, Stream, StreamOptions};
+pub use tls::{install, tls_client_config, trust, CaFile, CaFileError, TlsError, Trust};
 pub use websocket::{accept_for as websocket_accept, open_websocket, Upgraded};
 
 /// Responses larger than this are refused: a bot API answer or a model reply

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::http::Server;
+use crate::http::{Scheme, Server};
 
 mod gateway;
 mod rest;
@@ -158,6 +158,16 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     gateway_port: u16,
+    /// `Some`: the gateway speaks `wss://` with this certificate.
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Shared {
+    /// `ws://127.0.0.1:PORT` or `wss://…`.
+    fn gateway_base(&self) -> String {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://127.0.0.1:{}", self.gateway_port)
+    }
 }
 
 impl Shared {
@@ -174,6 +184,16 @@ pub struct FakeDiscord {
 
 impl FakeDiscord {
     pub fn start(token: &str) -> FakeDiscord {
+        FakeDiscord::start_on(token, None)
+    }
+
+    /// REST over HTTPS and the gateway over `wss://`, with this server
+    /// certificate (see [`crate::tls::TestCa`]).
+    pub fn start_tls(token: &str, tls: Arc<rustls::ServerConfig>) -> FakeDiscord {
+        FakeDiscord::start_on(token, Some(tls))
+    }
+
+    fn start_on(token: &str, tls: Option<Arc<rustls::ServerConfig>>) -> FakeDiscord {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind gateway");
         let gateway_port = listener.local_addr().expect("gateway addr").port();
         let state = State {
@@ -209,21 +229,24 @@ impl FakeDiscord {
             state: Mutex::new(state),
             changed: Condvar::new(),
             gateway_port,
+            tls: tls.clone(),
         });
         gateway::listen(listener, shared.clone());
         let s = shared.clone();
-        let rest = Server::start(move |req| rest::handle(&s, req));
+        let scheme = tls.map_or(Scheme::Http, Scheme::Https);
+        let rest = Server::start_with(scheme, move |req| rest::handle(&s, req));
         FakeDiscord { rest, shared }
     }
 
-    /// What to put in `api_base`: `http://127.0.0.1:PORT/api/v10`.
+    /// What to put in `api_base`: `http://127.0.0.1:PORT/api/v10` (or
+    /// `https://`).
     pub fn api_base(&self) -> String {
         format!("{}/api/v10", self.rest.url())
     }
 
     /// The gateway URL `GET /gateway/bot` hands out.
     pub fn gateway_url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.shared.gateway_port)
+        self.shared.gateway_base()
     }
 
     /// The HELLO `heartbeat_interval` for new connections.

@@ -308,3 +308,28 @@ fn a_wrong_token_is_refused_at_connect() {
         "{msg}"
     );
 }
+
+#[test]
+fn rest_and_the_gateway_work_over_tls_with_the_installed_ca() {
+    let ca = picoclaw_testkit::tls::TestCa::new();
+    let pem = std::env::temp_dir().join(format!("picoclaw-discord-ca-{}.pem", std::process::id()));
+    ca.write_pem(&pem);
+    // Built-in roots plus this CA, for every client made from now on (the
+    // binary does this once from [http] ca_file).
+    picoclaw_http::install(picoclaw_http::Trust::new(Some(
+        picoclaw_http::CaFile::load(&pem).unwrap(),
+    )));
+    let fake = FakeDiscord::start_tls(DISCORD_TOKEN, ca.loopback_server());
+    assert!(fake.api_base().starts_with("https://"));
+    assert!(fake.gateway_url().starts_with("wss://"));
+    let d = ready(&fake);
+    fake.dm(ALICE, "over tls");
+    let (items, _) = poll_n(&d, None, 1);
+    assert_eq!(texts(&items), vec!["over tls"]);
+    d.send(&items[0].chat_id, "encrypted answer", None).unwrap();
+    assert_eq!(fake.sent()[0].content, "encrypted answer");
+    // A resume goes to the wss:// resume URL.
+    fake.send_reconnect();
+    assert!(fake.wait_for_ready(2, WAIT));
+    let _ = std::fs::remove_file(pem);
+}

@@ -3,6 +3,7 @@
 //! replay and new dispatches keep their order.
 
 use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -46,9 +47,56 @@ pub(super) fn dispatch(st: &mut State, name: &str, data: Value) -> Option<u64> {
     Some(seq)
 }
 
-fn serve(stream: TcpStream, shared: &Arc<Shared>) {
+/// The accepted socket, plain or TLS.
+enum GwStream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Read for GwStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            GwStream::Plain(s) => s.read(buf),
+            GwStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for GwStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            GwStream::Plain(s) => s.write(buf),
+            GwStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            GwStream::Plain(s) => s.flush(),
+            GwStream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+fn serve(tcp: TcpStream, shared: &Arc<Shared>) {
     let mut target = String::new();
-    let Ok(raw) = stream.try_clone() else { return };
+    let Ok(raw) = tcp.try_clone() else { return };
+    let _ = raw.set_read_timeout(Some(Duration::from_secs(10)));
+    let stream = match &shared.tls {
+        None => GwStream::Plain(tcp),
+        Some(config) => {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            let mut s = rustls::StreamOwned::new(conn, tcp);
+            while s.conn.is_handshaking() {
+                if s.conn.complete_io(&mut s.sock).is_err() {
+                    return;
+                }
+            }
+            GwStream::Tls(Box::new(s))
+        }
+    };
     // The signature is tungstenite's; its error type is large by design.
     #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| {
@@ -122,7 +170,7 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) {
         match ws.read() {
             Ok(Message::Text(t)) => {
                 let mut st = shared.lock();
-                client.handle(&mut st, shared.gateway_port, t.as_str());
+                client.handle(&mut st, &shared.gateway_base(), t.as_str());
                 shared.changed.notify_all();
             }
             Ok(Message::Close(_)) => break,
@@ -162,7 +210,7 @@ impl Client {
         self.out(st, Out::Close(code, reason.to_owned()));
     }
 
-    fn handle(&mut self, st: &mut State, port: u16, text: &str) {
+    fn handle(&mut self, st: &mut State, gateway: &str, text: &str) {
         let now = Instant::now();
         while self
             .sends
@@ -215,7 +263,7 @@ impl Client {
                         "user": {"id": BOT_ID, "username": BOT_NAME, "bot": true, "discriminator": "0"},
                         "guilds": [],
                         "session_id": sid,
-                        "resume_gateway_url": format!("ws://127.0.0.1:{port}/resume"),
+                        "resume_gateway_url": format!("{gateway}/resume"),
                         "application": {"id": BOT_ID, "flags": 0},
                     }
                 });

@@ -30,7 +30,7 @@ fn route_of(method: &str, path: &str) -> Option<(&'static str, String)> {
 
 pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
     let mut st = shared.lock();
-    let reply = answer(&mut st, shared.gateway_port, req);
+    let reply = answer(&mut st, &shared.gateway_base(), req);
     let status = match &reply {
         Reply::Full { status, .. } => *status,
         _ => 0,
@@ -46,7 +46,7 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
     reply
 }
 
-fn answer(st: &mut State, port: u16, req: &Request) -> Reply {
+fn answer(st: &mut State, gateway: &str, req: &Request) -> Reply {
     let Some(path) = req.path.strip_prefix("/api/v10") else {
         return error(404, "404: Not Found", 0);
     };
@@ -118,7 +118,7 @@ fn answer(st: &mut State, port: u16, req: &Request) -> Reply {
         "GET /gateway/bot" => Reply::json(
             200,
             &json!({
-                "url": format!("ws://127.0.0.1:{port}"),
+                "url": gateway,
                 "shards": 1,
                 "session_start_limit": {"total": 1000, "remaining": 999,
                                         "reset_after": 14_400_000, "max_concurrency": 1},
