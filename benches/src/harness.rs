@@ -7,11 +7,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use picoclaw_testkit::fake_discord::FakeDiscord;
 use picoclaw_testkit::fake_llm::FakeLlm;
 use picoclaw_testkit::fake_telegram::FakeTelegram;
 use picoclaw_testkit::tls::TestCa;
 
 pub const TOKEN: &str = "123456:BENCH-token";
+pub const DISCORD_TOKEN: &str = "MTAxNjQ4ODk5.bench-discord-token";
 pub const USER: i64 = 4242;
 const KEY: &str = "sk-bench-key";
 
@@ -39,6 +41,8 @@ pub struct Daemon {
     pub dir: PathBuf,
     pub tg: FakeTelegram,
     pub llm: FakeLlm,
+    /// Set by [`Daemon::start_with_discord`].
+    pub dc: Option<FakeDiscord>,
     child: Option<Child>,
     /// When `spawn` was called.
     pub spawned: Instant,
@@ -53,12 +57,39 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with both fakes reached over `wire`.
     pub fn start_over(bin: &Path, setup: Setup, wrapper: &[String], wire: Wire) -> Res<Daemon> {
+        Daemon::launch(bin, setup, wrapper, wire, None)
+    }
+
+    /// Like [`Daemon::start`], with `[channels.discord]` pointing at `dc`
+    /// and this `gateway_timeout_secs`.
+    pub fn start_with_discord(
+        bin: &Path,
+        setup: Setup,
+        dc: FakeDiscord,
+        gateway_timeout_secs: u32,
+    ) -> Res<Daemon> {
+        Daemon::launch(
+            bin,
+            setup,
+            &[],
+            Wire::Http,
+            Some((dc, gateway_timeout_secs)),
+        )
+    }
+
+    fn launch(
+        bin: &Path,
+        setup: Setup,
+        wrapper: &[String],
+        wire: Wire,
+        discord: Option<(FakeDiscord, u32)>,
+    ) -> Res<Daemon> {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("picoclaw-bench-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let (tg, llm, extra) = match wire {
+        let (tg, llm, mut extra) = match wire {
             Wire::Http => (
                 FakeTelegram::start(TOKEN),
                 FakeLlm::start_with_key(KEY),
@@ -77,6 +108,13 @@ impl Daemon {
                 )
             }
         };
+        if let Some((dc, timeout)) = &discord {
+            extra.push_str(&format!(
+                "\n[channels.discord]\ntoken = \"{DISCORD_TOKEN}\"\napi_base = \"{}\"\n\
+                 allow_from = [\"4242\"]\ngateway_timeout_secs = {timeout}\n",
+                dc.api_base()
+            ));
+        }
         let config = dir.join("config.toml");
         write_private(&config, &(config_text(&dir, &tg, &llm, setup) + &extra))?;
         let mut cmd = command(bin, wrapper, &config, &dir.join("stderr.log"))?;
@@ -88,6 +126,7 @@ impl Daemon {
             dir,
             tg,
             llm,
+            dc: discord.map(|(dc, _)| dc),
             child: Some(child),
             spawned,
         })

@@ -32,8 +32,8 @@ picoclaw-bench --bin PATH [options]
   --out PATH             also write the report here
   --check                exit 1 when a row misses its budget (CI runs the
                          1,000-message musl growth row this way)
-  --only GROUPS          comma-separated subset: size,life,tls,overhead,
-                         sandbox,growth,web,callgrind (default: all)
+  --only GROUPS          comma-separated subset: size,life,tls,discord,
+                         overhead,sandbox,growth,web,callgrind (default: all)
 ";
 
 struct Opts {
@@ -194,6 +194,9 @@ fn run(opts: &Opts) -> Vec<Row> {
     let mut take = |n: usize| -> Vec<Row> { life.drain(..n.min(life.len())).collect() };
     // start-up (restart, first start), idle RSS, peak RSS
     rows.extend(take(4));
+    if opts.wants("discord") {
+        rows.extend(discord_rows(opts));
+    }
     // The same over TLS, the board's real case.
     if opts.wants("tls") {
         rows.extend(tls_rows(opts));
@@ -314,6 +317,54 @@ fn life_rows(opts: &Opts) -> Vec<Row> {
             Unit::Count,
             Budget::Report,
             "",
+        ),
+    ]
+}
+
+/// Telegram + Discord: idle RSS, and the silent-connection detection
+/// times of the Discord gateway.
+fn discord_rows(opts: &Opts) -> Vec<Row> {
+    let mut runs = Vec::new();
+    let mut err = None;
+    for i in 0..opts.runs {
+        progress(&format!("telegram + discord run {}/{}", i + 1, opts.runs));
+        match measure::discord(&opts.bin, Duration::from_secs(10)) {
+            Ok(r) => runs.push(r),
+            Err(e) => err = Some(e),
+        }
+    }
+    let col = |f: fn(&measure::Discord) -> f64| -> Result<Stats, String> {
+        let v: Vec<f64> = runs.iter().map(f).collect();
+        Stats::of(&v).ok_or_else(|| err.clone().unwrap_or_default())
+    };
+    vec![
+        row(
+            "idle RSS (VmRSS) 10 s after start, Telegram and Discord both connected",
+            col(|r| r.idle_rss_kib),
+            Unit::KiB,
+            Budget::Report,
+            "",
+        ),
+        row(
+            "threads while idle, Telegram and Discord",
+            col(|r| r.idle_threads),
+            Unit::Count,
+            Budget::Report,
+            "",
+        ),
+        row(
+            "Discord: heartbeat ACKs stop → next gateway socket (interval 1 s)",
+            col(|r| r.no_ack_redial_ms),
+            Unit::Ms,
+            Budget::Report,
+            "≤ 2 intervals + 0.5–1 s backoff; Discord's interval is 41.25 s",
+        ),
+        row(
+            "Discord: socket never says HELLO → next socket (gateway_timeout_secs 1)",
+            col(|r| r.no_hello_redial_ms),
+            Unit::Ms,
+            Budget::Report,
+            "timeout + backoff (grows while sockets keep failing); default timeout 20 s",
         ),
     ]
 }
@@ -610,4 +661,9 @@ How each row is measured (`benches/src`):
   and what fixed it: benches/results/rss-growth.md.
 - first request bytes: Content-Length of the first chat/completions request.
 - callgrind: the daemon under `valgrind --tool=callgrind`, whole process.
+- Telegram + Discord: the fake Discord beside the fake Telegram; idle RSS as
+  above once the gateway is READY (heartbeat interval 41.25 s as Discord's).
+  Detection: a second daemon with heartbeat interval 1 s and
+  gateway_timeout_secs = 1; from the moment ACKs stop (or the previous
+  socket opened) to the fake accepting the next socket.
 ";

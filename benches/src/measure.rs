@@ -242,3 +242,65 @@ pub fn callgrind_instructions(bin: &Path, n: usize) -> Res<u64> {
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// Telegram and Discord both connected: idle RSS, and how long a silent
+/// gateway connection lasts before a new one is dialled.
+#[derive(Debug, Default)]
+pub struct Discord {
+    pub idle_rss_kib: f64,
+    pub idle_threads: f64,
+    /// Heartbeat ACKs stop (interval 1 s) → the next socket is open.
+    pub no_ack_redial_ms: f64,
+    /// A socket that never says HELLO (gateway_timeout_secs = 1) → the
+    /// next socket is open.
+    pub no_hello_redial_ms: f64,
+}
+
+pub fn discord(bin: &Path, idle_for: Duration) -> Res<Discord> {
+    use picoclaw_testkit::fake_discord::FakeDiscord;
+    let mut out = Discord::default();
+    {
+        let dc = FakeDiscord::start(crate::harness::DISCORD_TOKEN);
+        let mut d = Daemon::start_with_discord(bin, IDLE, dc, 20)?;
+        d.first_poll(START_WAIT)?;
+        let dc = d.dc.as_ref().ok_or("no fake Discord")?;
+        if !dc.wait_for_ready(1, START_WAIT) {
+            return Err(format!("Discord never READY\n{}", d.stderr()));
+        }
+        let idle_until = d.spawned + idle_for;
+        std::thread::sleep(idle_until.saturating_duration_since(Instant::now()));
+        out.idle_rss_kib = d.status_field("VmRSS")? as f64;
+        out.idle_threads = d.status_field("Threads")? as f64;
+        d.terminate(Duration::from_secs(15))?;
+    }
+    let dc = FakeDiscord::start(crate::harness::DISCORD_TOKEN);
+    dc.set_heartbeat_interval(Duration::from_secs(1));
+    let mut d = Daemon::start_with_discord(bin, IDLE, dc, 1)?;
+    let dc = d.dc.as_ref().ok_or("no fake Discord")?;
+    if !dc.wait_for_ready(1, START_WAIT) {
+        return Err(format!("Discord never READY\n{}", d.stderr()));
+    }
+    let n = dc.connections().len();
+    let silent = Instant::now();
+    dc.set_acks(false);
+    if !dc.wait(START_WAIT, |f| f.connections().len() > n) {
+        return Err(String::from("no new socket after ACKs stopped"));
+    }
+    out.no_ack_redial_ms = ms(dc.connection_times()[n].saturating_duration_since(silent));
+    dc.set_acks(true);
+    if !dc.wait_for_ready(2, START_WAIT) {
+        return Err(String::from("no RESUMED after ACKs came back"));
+    }
+    // The next socket says nothing at all.
+    dc.set_hello(false);
+    let n = dc.connections().len();
+    dc.drop_connections();
+    if !dc.wait(START_WAIT, |f| f.connections().len() > n + 1) {
+        return Err(String::from("the silent socket was never replaced"));
+    }
+    let times = dc.connection_times();
+    out.no_hello_redial_ms = ms(times[n + 1] - times[n]);
+    dc.set_hello(true);
+    d.terminate(Duration::from_secs(15))?;
+    Ok(out)
+}
