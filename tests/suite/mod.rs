@@ -14,6 +14,7 @@ mod faults;
 mod files;
 mod https;
 mod providers;
+mod schedule;
 mod signals;
 mod soak;
 mod telegram;

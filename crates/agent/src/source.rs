@@ -84,6 +84,25 @@ impl Inbox {
         Ok(ids.len())
     }
 
+    /// The channels this runtime sends to: only their events get answered.
+    pub fn channels(&self) -> Vec<&'static str> {
+        self.shared.sinks.keys().copied().collect()
+    }
+
+    /// `markdown` as `channel`'s sink would send it; `None` when no sink of
+    /// that name runs here.
+    pub fn render(&self, channel: &str, markdown: &str) -> Option<Vec<String>> {
+        self.shared.sinks.get(channel).map(|s| s.render(markdown))
+    }
+
+    /// After a source wrote inbox rows or reply chunks itself (in its own
+    /// transaction, through [`Inbox::db`]): wakes the worker and
+    /// `channel`'s outbox.
+    pub fn wake(&self, channel: &str) {
+        self.shared.wake_worker.notify_one();
+        self.shared.wake_outbox(channel);
+    }
+
     fn interrupt(&self, items: &[Inbound]) {
         for item in items {
             let InboundKind::Text(text) = &item.kind else {

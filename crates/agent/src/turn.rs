@@ -174,6 +174,7 @@ impl Agent {
                 ))
             }
             InboundKind::Text(t) => t.clone(),
+            InboundKind::Scheduled(s) => s.prompt.clone(),
         };
         match self.turn(row, &text, cancel).await {
             Ok(reply) => reply,

@@ -198,9 +198,9 @@ fn command(
 
 async fn turn(sh: &Shared, row: &InboundRow, sink: &Arc<dyn Sink>) -> Reply {
     let cancel = sh.running.begin(sh.agent.session_key(&row.inbound));
-    let typing = sink
-        .caps()
-        .typing
+    // A turn that may end quietly must not show "typing…" either.
+    let may_be_quiet = matches!(&row.inbound.kind, InboundKind::Scheduled(s) if s.quiet.is_some());
+    let typing = (sink.caps().typing && !may_be_quiet)
         .then(|| tokio::spawn(typing_loop(sink.clone(), row.inbound.chat_id.clone())));
     let reply = sh.agent.answer(row, &cancel).await;
     if let Some(t) = typing {
@@ -213,7 +213,12 @@ async fn turn(sh: &Shared, row: &InboundRow, sink: &Arc<dyn Sink>) -> Reply {
 /// Stores the reply's chunks and settles the event in one transaction.
 async fn queue_reply(sh: &Shared, row: &InboundRow, sink: &dyn Sink, reply: Reply) -> bool {
     let id = row.id;
-    let chunks = sink.render(&reply.text);
+    let chunks = if is_quiet(&row.inbound.kind, &reply) {
+        info!("message {id}: reply is the quiet token; not sent");
+        Vec::new()
+    } else {
+        sink.render(&reply.text)
+    };
     let (channel, chat, reply_to) = (
         row.inbound.channel.clone(),
         row.inbound.chat_id.clone(),
@@ -240,6 +245,18 @@ async fn queue_reply(sh: &Shared, row: &InboundRow, sink: &dyn Sink, reply: Repl
             error!("cannot store the reply to message {id}: {e}");
             false
         }
+    }
+}
+
+/// A scheduled turn can name a reply that means "nothing to report" (the
+/// heartbeat's `HEARTBEAT_OK`): it stays in history but is not sent.
+/// A compaction notice in front does not make it worth sending.
+fn is_quiet(kind: &InboundKind, reply: &Reply) -> bool {
+    let text = reply.text.trim_start();
+    let text = text.strip_prefix(crate::compact::NOTICE).unwrap_or(text);
+    match kind {
+        InboundKind::Scheduled(s) => s.quiet.as_deref() == Some(text.trim()) && !reply.failed,
+        _ => false,
     }
 }
 

@@ -12,6 +12,7 @@
 mod agent;
 mod ctx;
 mod discord;
+mod heartbeat;
 mod http;
 mod locate;
 mod providers;
@@ -19,6 +20,7 @@ mod raw;
 mod render;
 mod resolve;
 mod sandbox;
+mod scheduler;
 mod secret;
 mod store;
 mod telegram;
@@ -29,11 +31,13 @@ use std::path::{Path, PathBuf};
 
 pub use agent::AgentConfig;
 pub use discord::DiscordConfig;
+pub use heartbeat::HeartbeatConfig;
 pub use http::HttpConfig;
 pub use picoclaw_providers::ProviderKind;
 pub use picoclaw_sandbox::{Backend as SandboxBackend, Mode as SandboxMode};
 pub use providers::ProviderConfig;
 pub use sandbox::{SandboxConfig, ToolUser};
+pub use scheduler::SchedulerConfig;
 pub use secret::{Secret, SecretSource};
 pub use store::{LogConfig, StoreConfig};
 pub use telegram::TelegramConfig;
@@ -61,6 +65,9 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub tools: ToolsConfig,
     pub sandbox: SandboxConfig,
+    pub scheduler: SchedulerConfig,
+    /// `Some` when `[heartbeat]` is present and enabled.
+    pub heartbeat: Option<HeartbeatConfig>,
 }
 
 /// A configuration problem. Every variant is a user error: the binary

@@ -6,9 +6,11 @@ use serde::Deserialize;
 
 use crate::agent::RawAgent;
 use crate::discord::RawDiscord;
+use crate::heartbeat::RawHeartbeat;
 use crate::http::RawHttp;
 use crate::providers::RawProvider;
 use crate::sandbox::RawSandbox;
+use crate::scheduler::RawScheduler;
 use crate::store::{RawLog, RawStore};
 use crate::telegram::RawTelegram;
 use crate::tools::RawTools;
@@ -24,6 +26,8 @@ pub(crate) struct RawConfig {
     pub providers: Option<Vec<RawProvider>>,
     pub tools: Option<RawTools>,
     pub sandbox: Option<RawSandbox>,
+    pub scheduler: Option<RawScheduler>,
+    pub heartbeat: Option<RawHeartbeat>,
 }
 
 /// `[channels.*]`: one optional table per chat network.

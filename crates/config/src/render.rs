@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use crate::{
-    agent, discord, http, providers, sandbox, store, telegram, tools, Config, Secret, SecretSource,
+    agent, discord, heartbeat, http, providers, sandbox, scheduler, store, telegram, tools, Config,
+    Secret, SecretSource,
 };
 
 pub(crate) fn q(s: &str) -> String {
@@ -60,5 +61,7 @@ pub(crate) fn render(c: &Config) -> String {
     providers::render(&c.providers, &mut o);
     tools::render(&c.tools, &mut o);
     sandbox::render(&c.sandbox, &mut o);
+    scheduler::render(&c.scheduler, &mut o);
+    heartbeat::render(&c.heartbeat, &mut o);
     o
 }

@@ -8,7 +8,8 @@ use std::path::Path;
 use crate::ctx::Ctx;
 use crate::raw::RawConfig;
 use crate::{
-    agent, discord, http, providers, sandbox, store, telegram, tools, web, Config, ConfigError,
+    agent, discord, heartbeat, http, providers, sandbox, scheduler, store, telegram, tools, web,
+    Config, ConfigError,
 };
 
 pub(crate) fn resolve(
@@ -39,6 +40,8 @@ pub(crate) fn resolve(
     }
     let tools = tools::resolve(&ctx, raw.tools)?;
     let sandbox = sandbox::resolve(&ctx, raw.sandbox)?;
+    let scheduler = scheduler::resolve(&ctx, raw.scheduler)?;
+    let heartbeat = heartbeat::resolve(&ctx, raw.heartbeat)?;
     Ok(Config {
         secret_files: ctx.secret_files.take(),
         path: path.to_path_buf(),
@@ -51,6 +54,8 @@ pub(crate) fn resolve(
         providers,
         tools,
         sandbox,
+        scheduler,
+        heartbeat,
     })
 }
 

@@ -469,3 +469,35 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn an_enabled_heartbeat_needs_a_chat_and_reads_its_active_hours() {
+    let (line, _, key, msg) = invalid(parse_str("[heartbeat]\nenabled = true\n", &[]).unwrap_err());
+    assert_eq!((line, key.as_str()), (1, "heartbeat.chat_id"));
+    assert!(msg.starts_with("missing"), "{msg}");
+
+    let src = "[heartbeat]\nenabled = true\nchat_id = \"4242\"\nactive_hours = \"22:00-06:30\"\ninterval_mins = 15\n";
+    let h = parse_str(src, &[]).unwrap().heartbeat.unwrap();
+    assert_eq!(h.chat_id, "4242");
+    assert_eq!(h.channel, "telegram");
+    assert_eq!(h.active_hours, Some((22 * 60, 6 * 60 + 30)));
+    assert_eq!(h.interval, Duration::from_secs(900));
+
+    let bad = "[heartbeat]\nenabled = true\nchat_id = \"1\"\nactive_hours = \"8-22\"\n";
+    let (line, _, key, _) = invalid(parse_str(bad, &[]).unwrap_err());
+    assert_eq!((line, key.as_str()), (4, "heartbeat.active_hours"));
+}
+
+#[test]
+fn scheduler_settings_are_checked_where_they_are_written() {
+    let (line, _, key, msg) =
+        invalid(parse_str("[scheduler]\nmissed = \"sometimes\"\n", &[]).unwrap_err());
+    assert_eq!((line, key.as_str()), (2, "scheduler.missed"));
+    assert!(msg.contains("run_once"), "{msg}");
+    let (_, _, key, _) = invalid(parse_str("[scheduler]\nmin_every_secs = 0\n", &[]).unwrap_err());
+    assert_eq!(key, "scheduler.min_every_secs");
+    let c = parse_str("[scheduler]\ntimezone = \"Europe/Berlin\"\n", &[]).unwrap();
+    assert_eq!(c.scheduler.options.timezone, "Europe/Berlin");
+    assert!(c.scheduler.enabled);
+    assert!(c.heartbeat.is_none(), "the heartbeat is off unless enabled");
+}

@@ -35,6 +35,19 @@ pub enum InboundKind {
     /// Media the agent cannot handle yet ("photo", "voice", "document",
     /// "sticker", ...). The agent answers with a short notice, not silence.
     Unsupported(String),
+    /// A turn picoclaw starts itself (a scheduled job, the heartbeat): a
+    /// prompt for the model, never a chat command. Boxed so the common
+    /// variants stay small.
+    Scheduled(Box<ScheduledTurn>),
+}
+
+/// What a scheduled turn asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledTurn {
+    pub prompt: String,
+    /// A reply that is exactly this (trimmed) is recorded but not sent
+    /// (the heartbeat's `HEARTBEAT_OK`).
+    pub quiet: Option<String>,
 }
 
 /// One accepted inbound event. Channels drop unauthorised senders and group

@@ -19,7 +19,8 @@ mod tool;
 pub use backoff::Backoff;
 pub use cancel::Cancel;
 pub use channel::{
-    Batch, Caps, ChannelError, ChatKind, Inbound, InboundKind, LinkState, Poller, Sender, Sink,
+    Batch, Caps, ChannelError, ChatKind, Inbound, InboundKind, LinkState, Poller, ScheduledTurn,
+    Sender, Sink,
 };
 pub use msg::{ChatMessage, Role, ToolCall, ToolSpec, Usage};
 pub use provider::{Completion, CompletionRequest, FinishReason, Provider, ProviderError};

@@ -14,6 +14,7 @@ Usage:
   picoclaw sandbox explain [--config PATH] print the effective sandbox rules
   picoclaw agent [-m TEXT] [--config PATH] one turn with TEXT, or a chat on stdin
   picoclaw usage [--since 7d] [--config PATH] tokens and model calls per chat
+  picoclaw schedule list|remove ID [--config PATH]  scheduled jobs of every chat
   picoclaw help [COMMAND]                  help for a command
   picoclaw --version
 
@@ -71,6 +72,14 @@ Usage: picoclaw usage [--since DURATION] [--config PATH]
 Prints tokens and model calls per chat from the database, most used first.
 DURATION is a number with s, m, h or d (7d, 24h); the default is since
 midnight UTC today.";
+const SCHEDULE_HELP: &str = "\
+Usage: picoclaw schedule list [--config PATH]
+       picoclaw schedule remove ID [--config PATH]
+
+list: every chat's scheduled jobs (id, channel and chat, when next due, what
+they do). remove: deletes job ID, whichever chat set it. Reads the state
+database directly; a running daemon notices a removal at its next wake-up
+(it never fires a removed job).";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -87,6 +96,7 @@ pub enum Command {
     Agent {
         message: Option<String>,
     },
+    Schedule(ScheduleAction),
     Help(Option<String>),
     Version,
 }
@@ -95,6 +105,12 @@ pub enum Command {
 pub enum SandboxAction {
     Run(Vec<String>),
     Explain,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleAction {
+    List,
+    Remove(i64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +128,7 @@ pub fn help_for(command: Option<&str>) -> Option<&'static str> {
         Some("agent") => AGENT_HELP,
         Some("sandbox") => SANDBOX_HELP,
         Some("usage") => USAGE_HELP,
+        Some("schedule") => SCHEDULE_HELP,
         Some(_) => return None,
     })
 }
@@ -160,7 +177,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
                     format!("usage: --since {v:?}: use a number with s, m, h or d, e.g. 7d")
                 })?);
             }
-            Value(v) if command.as_deref() == Some("sandbox") => {
+            Value(v) if matches!(command.as_deref(), Some("sandbox" | "schedule")) => {
                 rest.push(
                     v.into_string()
                         .map_err(|_| String::from("sandbox: argument is not valid UTF-8"))?,
@@ -199,6 +216,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
         },
         "agent" => Command::Agent { message },
         "usage" => Command::Usage { since },
+        "schedule" => match rest.as_slice() {
+            [a] if a == "list" => Command::Schedule(ScheduleAction::List),
+            [a, id] if a == "remove" => match id.trim_start_matches('#').parse() {
+                Ok(id) => Command::Schedule(ScheduleAction::Remove(id)),
+                Err(_) => return Err(format!("schedule remove: {id:?} is not a job id")),
+            },
+            _ => {
+                return Err(String::from(
+                    "usage: picoclaw schedule list | picoclaw schedule remove ID",
+                ))
+            }
+        },
         "help" => Command::Help(help_topic),
         "version" => Command::Version,
         other => return Err(format!("unknown command {other:?}; see `picoclaw --help`")),
@@ -286,6 +315,22 @@ mod tests {
         );
         assert!(p(&["sandbox", "run"]).is_err());
         assert!(p(&["sandbox"]).is_err());
+    }
+
+    #[test]
+    fn schedule_lists_or_removes_one_job() {
+        assert_eq!(
+            p(&["schedule", "list"]).unwrap().command,
+            Command::Schedule(ScheduleAction::List)
+        );
+        assert_eq!(
+            p(&["schedule", "remove", "#7", "--config", "/c"])
+                .unwrap()
+                .command,
+            Command::Schedule(ScheduleAction::Remove(7))
+        );
+        assert!(p(&["schedule", "remove", "x"]).is_err());
+        assert!(p(&["schedule"]).is_err());
     }
 
     #[test]

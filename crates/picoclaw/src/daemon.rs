@@ -32,10 +32,11 @@ pub fn run(config: Config) -> Result<(), Failure> {
 async fn main_loop(config: Config) -> Result<(), Failure> {
     let store = setup::open_store(&config)?;
     let db = Db::new(store);
-    let mut runtime = setup::runtime(&config, db.clone())?;
+    let (mut runtime, sched) = setup::runtime(&config, db.clone())?;
     if setup::channels(&config, &mut runtime) == 0 {
         warn!("no channel is running (none enabled or all failed); idle until stopped");
     }
+    setup::sources(&config, &mut runtime, sched.as_ref());
     let links = runtime.links();
     let notifier = Notifier::from_env();
 

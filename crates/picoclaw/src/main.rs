@@ -9,6 +9,7 @@ mod doctor;
 mod heap;
 mod notify;
 mod os;
+mod schedule;
 mod setup;
 mod terminal;
 mod usage;
@@ -114,6 +115,7 @@ fn main() -> ExitCode {
         cli::Command::Agent { message } => {
             load(&cli.config).and_then(|c| terminal::run(c, message))
         }
+        cli::Command::Schedule(action) => load(&cli.config).and_then(|c| schedule::run(&c, action)),
         cli::Command::Run => load(&cli.config).and_then(daemon::run),
         cli::Command::Usage { since } => load(&cli.config).and_then(|c| usage::run(&c, since)),
     };

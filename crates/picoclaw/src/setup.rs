@@ -11,6 +11,7 @@ use picoclaw_channels::telegram::{Telegram, TelegramOptions};
 use picoclaw_config::Config;
 use picoclaw_core::{error, ChannelError, Provider, Tool};
 use picoclaw_providers::{ProviderOptions, RetryPolicy};
+use picoclaw_scheduler::{Heartbeat, HeartbeatOptions, Scheduler, SystemClock};
 use picoclaw_store::{Store, StoreOptions};
 use picoclaw_tools::{FileLimits, ToolSet};
 
@@ -54,8 +55,16 @@ pub fn providers(config: &Config) -> Result<Arc<dyn Provider>, Failure> {
     Ok(Arc::new(chain))
 }
 
-pub fn tools(config: &Config, workspace: &Path, db: &Db) -> ToolSet {
+pub fn tools(
+    config: &Config,
+    workspace: &Path,
+    db: &Db,
+    sched: Option<&Arc<Scheduler>>,
+) -> ToolSet {
     let mut tools: Vec<Box<dyn Tool>> = Vec::new();
+    if let Some(s) = sched {
+        tools.push(Box::new(s.tool()));
+    }
     if config.tools.exec_enabled {
         tools.push(Box::new(picoclaw_tools::ExecTool::new(sandbox_policy(
             config, workspace,
@@ -88,9 +97,9 @@ pub fn tools(config: &Config, workspace: &Path, db: &Db) -> ToolSet {
     ToolSet::new(tools).with_result_cap(config.agent.tool_result_max_bytes as usize)
 }
 
-pub fn agent(config: &Config, db: Db) -> Result<Agent, Failure> {
+pub fn agent(config: &Config, db: Db, sched: Option<&Arc<Scheduler>>) -> Result<Agent, Failure> {
     let ws = prepare_workspace(&config.agent.workspace, &config.store.dir, tool_ids(config))?;
-    let tools = tools(config, &ws, &db);
+    let tools = tools(config, &ws, &db, sched);
     let opts = AgentOptions {
         workspace: ws,
         max_tool_iterations: config.agent.max_tool_iterations,
@@ -108,14 +117,52 @@ pub fn agent(config: &Config, db: Db) -> Result<Agent, Failure> {
     Ok(Agent::new(opts, providers(config)?, tools, db))
 }
 
-/// The agent and an empty runtime around it; callers add channels.
-pub fn runtime(config: &Config, db: Db) -> Result<Runtime, Failure> {
-    Ok(Runtime::new(
-        agent(config, db)?,
+/// The agent and an empty runtime around it; callers add channels (and,
+/// in the daemon, [`sources`]). The scheduler (when enabled) backs the
+/// `schedule` tool; its job source is only registered by [`sources`].
+pub fn runtime(config: &Config, db: Db) -> Result<(Runtime, Option<Arc<Scheduler>>), Failure> {
+    let sched = config.scheduler.enabled.then(|| {
+        Scheduler::new(
+            db.clone(),
+            config.scheduler.options.clone(),
+            Arc::new(SystemClock),
+        )
+    });
+    let rt = Runtime::new(
+        agent(config, db, sched.as_ref())?,
         RuntimeOptions {
             shutdown_timeout: config.agent.shutdown_timeout,
         },
-    ))
+    );
+    Ok((rt, sched))
+}
+
+/// The daemon's event sources besides the channels: due jobs and the
+/// heartbeat.
+pub fn sources(config: &Config, rt: &mut Runtime, sched: Option<&Arc<Scheduler>>) {
+    if let Some(s) = sched {
+        rt.source(s.source());
+    }
+    if let Some(h) = &config.heartbeat {
+        let zone = match sched {
+            Some(s) => s.zone().clone(),
+            None => picoclaw_scheduler::Zone::load_or_utc(&config.scheduler.options.timezone).0,
+        };
+        let opts = HeartbeatOptions {
+            interval_secs: i64::try_from(h.interval.as_secs()).unwrap_or(i64::MAX),
+            channel: h.channel.clone(),
+            chat_id: h.chat_id.clone(),
+            active: h.active_hours,
+            zone,
+            // Prepared (created, owned) by `agent` already.
+            workspace: config
+                .agent
+                .workspace
+                .canonicalize()
+                .unwrap_or_else(|_| config.agent.workspace.clone()),
+        };
+        rt.source(Heartbeat::new(opts, Arc::new(SystemClock)));
+    }
 }
 
 pub fn telegram_options(config: &Config) -> Option<TelegramOptions> {

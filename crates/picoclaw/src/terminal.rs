@@ -25,7 +25,8 @@ pub fn run(config: Config, message: Option<String>) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the event loop: {e}")))?;
     let db = Db::new(setup::open_store(&config)?);
-    let mut runtime = setup::runtime(&config, db.clone())?;
+    // No job source here: jobs set from other chats belong to the daemon.
+    let (mut runtime, _) = setup::runtime(&config, db.clone())?;
     let terminal = Arc::new(Terminal::new(message));
     runtime.channel(terminal.clone());
     let (stop_tx, stop_rx) = watch::channel(false);

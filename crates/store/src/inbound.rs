@@ -1,6 +1,6 @@
 //! Channel cursors and inbound events: the exactly-once ingest.
 
-use picoclaw_core::{ChatKind, Inbound, InboundKind, Sender};
+use picoclaw_core::{ChatKind, Inbound, InboundKind, ScheduledTurn, Sender};
 use rusqlite::{OptionalExtension, Row};
 
 use crate::error::StoreError;
@@ -53,7 +53,7 @@ pub struct InboundRow {
 }
 
 const INBOUND_COLUMNS: &str = "id, channel, event_id, chat_id, chat_kind, sender_id, \
-     sender_username, sender_name, message_id, kind, text, status";
+     sender_username, sender_name, message_id, kind, text, status, quiet";
 
 fn bad_value(col: usize, what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -75,6 +75,10 @@ fn inbound_from_row(r: &Row<'_>) -> rusqlite::Result<InboundRow> {
     let kind = match kind.as_str() {
         "text" => InboundKind::Text(text),
         "unsupported" => InboundKind::Unsupported(text),
+        "scheduled" => InboundKind::Scheduled(Box::new(ScheduledTurn {
+            prompt: text,
+            quiet: r.get(12)?,
+        })),
         other => return Err(bad_value(9, "kind", other)),
     };
     let status: String = r.get(11)?;
@@ -96,6 +100,43 @@ fn inbound_from_row(r: &Row<'_>) -> rusqlite::Result<InboundRow> {
         },
         status,
     })
+}
+
+/// Inserts one event unless (channel, event_id) is already stored; returns
+/// whether it was new.
+pub(crate) fn insert_inbound(
+    conn: &rusqlite::Connection,
+    channel: &str,
+    item: &Inbound,
+    at: i64,
+) -> rusqlite::Result<bool> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO inbound (channel, event_id, chat_id, chat_kind, sender_id,
+             sender_username, sender_name, message_id, kind, text, quiet, status,
+             received_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', ?12, ?12)
+         ON CONFLICT (channel, event_id) DO NOTHING",
+    )?;
+    let (kind, text, quiet) = match &item.kind {
+        InboundKind::Text(t) => ("text", t.as_str(), None),
+        InboundKind::Unsupported(m) => ("unsupported", m.as_str(), None),
+        InboundKind::Scheduled(s) => ("scheduled", s.prompt.as_str(), s.quiet.as_deref()),
+    };
+    let inserted = insert.execute(rusqlite::params![
+        channel,
+        item.event_id,
+        item.chat_id,
+        item.chat_kind.as_str(),
+        item.sender.id,
+        item.sender.username,
+        item.sender.display,
+        item.message_id,
+        kind,
+        text,
+        quiet,
+        at,
+    ])?;
+    Ok(inserted == 1)
 }
 
 impl Store {
@@ -122,33 +163,9 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         let at = now();
         self.write_tx(|tx| {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO inbound (channel, event_id, chat_id, chat_kind, sender_id,
-                     sender_username, sender_name, message_id, kind, text, status,
-                     received_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?11)
-                 ON CONFLICT (channel, event_id) DO NOTHING",
-            )?;
             let mut ids = Vec::new();
             for item in items {
-                let (kind, text) = match &item.kind {
-                    InboundKind::Text(t) => ("text", t.as_str()),
-                    InboundKind::Unsupported(m) => ("unsupported", m.as_str()),
-                };
-                let inserted = insert.execute(rusqlite::params![
-                    channel,
-                    item.event_id,
-                    item.chat_id,
-                    item.chat_kind.as_str(),
-                    item.sender.id,
-                    item.sender.username,
-                    item.sender.display,
-                    item.message_id,
-                    kind,
-                    text,
-                    at,
-                ])?;
-                if inserted == 1 {
+                if insert_inbound(tx, channel, item, at)? {
                     ids.push(tx.last_insert_rowid());
                 }
             }

@@ -2,7 +2,7 @@
 //! database from `PRAGMA user_version = i` to `i + 1`. Never edit a script
 //! that has shipped: add a new one.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// Every timestamp is unix seconds (INTEGER). Tables are STRICT so a
 /// type mix-up in a later feature fails loudly instead of storing text in an
@@ -182,8 +182,79 @@ ALTER TABLE sessions ADD COLUMN summary_upto INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE inbound ADD COLUMN not_before INTEGER;
 "#;
 
+/// Scheduled turns (a job's prompt, the heartbeat) become an inbound kind,
+/// with `quiet`: a reply that is not sent. SQLite cannot change a CHECK
+/// constraint in place, so `inbound` is rebuilt the documented way (new
+/// table, copy, drop, rename) with foreign keys off around the script (see
+/// [`migrate`]), which keeps `messages`/`outbox` pointing at the same ids.
+/// The unused V1 `schedules` table is replaced by the scheduler's jobs:
+/// AUTOINCREMENT so a removed job's id is never handed to a new one (a
+/// user's "remove 3" must not hit a later job, and `job:{id}:{due}` event
+/// ids stay unique).
+const V3: &str = r#"
+CREATE TABLE inbound_v3 (
+    id              INTEGER PRIMARY KEY,
+    channel         TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    chat_id         TEXT NOT NULL,
+    chat_kind       TEXT NOT NULL CHECK (chat_kind IN ('direct', 'group')),
+    sender_id       TEXT NOT NULL,
+    sender_username TEXT,
+    sender_name     TEXT NOT NULL,
+    message_id      TEXT,
+    -- For 'unsupported', `text` holds the media kind ("photo", "voice");
+    -- for 'scheduled', the prompt.
+    kind            TEXT NOT NULL CHECK (kind IN ('text', 'unsupported', 'scheduled')),
+    text            TEXT NOT NULL,
+    -- 'scheduled' only: a reply equal to this (trimmed) is not sent.
+    quiet           TEXT,
+    status          TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending', 'working', 'answered', 'failed', 'ignored')),
+    error           TEXT,
+    received_at     INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    -- Not answered before this unix time (a spent daily token budget).
+    not_before      INTEGER,
+    UNIQUE (channel, event_id)
+) STRICT;
+INSERT INTO inbound_v3 (id, channel, event_id, chat_id, chat_kind, sender_id, sender_username,
+    sender_name, message_id, kind, text, status, error, received_at, updated_at, not_before)
+SELECT id, channel, event_id, chat_id, chat_kind, sender_id, sender_username,
+    sender_name, message_id, kind, text, status, error, received_at, updated_at, not_before
+FROM inbound;
+DROP TABLE inbound;
+ALTER TABLE inbound_v3 RENAME TO inbound;
+CREATE INDEX inbound_open ON inbound (id) WHERE status IN ('pending', 'working');
+
+DROP TABLE schedules;
+-- Scheduled jobs. Each belongs to one chat (channel, chat_id) and was set by
+-- `owner`. `spec` by kind: 'at' unix seconds, 'every' seconds, 'cron' a
+-- 5-field expression read in zone `tz`. `next_run_at` is the next due time;
+-- firing advances it in the same transaction that stores the job's inbound
+-- row or reply chunks, so a due time fires at most once.
+CREATE TABLE schedules (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel     TEXT NOT NULL,
+    chat_id     TEXT NOT NULL,
+    chat_kind   TEXT NOT NULL CHECK (chat_kind IN ('direct', 'group')),
+    owner_id    TEXT NOT NULL,
+    owner_name  TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('at', 'every', 'cron')),
+    spec        TEXT NOT NULL,
+    tz          TEXT NOT NULL,
+    action      TEXT NOT NULL CHECK (action IN ('message', 'prompt')),
+    body        TEXT NOT NULL,
+    missed      TEXT NOT NULL CHECK (missed IN ('run_once', 'skip')),
+    next_run_at INTEGER NOT NULL,
+    last_run_at INTEGER,
+    created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX schedules_due ON schedules (next_run_at);
+CREATE INDEX schedules_chat ON schedules (channel, chat_id);
+"#;
+
 /// In order; the schema version is the number of scripts applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The newest schema version this binary understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -208,8 +279,18 @@ pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
 /// the version bump, so a crash mid-way leaves a consistent older version
 /// and the next start continues. The version is re-read inside the write
 /// lock so two processes starting at once cannot both apply a script.
+///
+/// Foreign keys are off while scripts run: rebuilding a table (V3) drops
+/// the old one, and with them on that drop would first delete its rows and
+/// null every reference to them. The pragma is a no-op inside a
+/// transaction, hence out here; each script's transaction checks the keys
+/// before it commits instead.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Outcome> {
-    apply(conn, MIGRATIONS)
+    let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let res = apply(conn, MIGRATIONS);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    res
 }
 
 /// [`migrate`] with the script list as a parameter, so tests can run
@@ -233,6 +314,18 @@ pub(crate) fn apply(conn: &mut Connection, scripts: &[&str]) -> rusqlite::Result
             break;
         };
         tx.execute_batch(script)?;
+        let dangling: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = dangling {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+                Some(format!(
+                    "migration {} leaves a broken reference in {table}",
+                    current + 1
+                )),
+            ));
+        }
         tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
     }

@@ -191,3 +191,149 @@ fn a_failed_write_transaction_rolls_back_and_the_next_one_works() {
     .unwrap();
     assert_eq!(s.meta("b").unwrap().as_deref(), Some("2"));
 }
+
+fn job(next_run_at: i64) -> crate::NewJob {
+    crate::NewJob {
+        channel: "telegram".into(),
+        chat_id: "c1".into(),
+        chat_kind: ChatKind::Direct,
+        owner_id: "42".into(),
+        owner_name: "Ada".into(),
+        kind: "every".into(),
+        spec: "60".into(),
+        tz: "UTC".into(),
+        action: crate::JobAction::Prompt,
+        body: "check".into(),
+        missed: crate::Missed::RunOnce,
+        next_run_at,
+    }
+}
+
+fn scheduled(event_id: &str) -> Inbound {
+    Inbound {
+        kind: InboundKind::Scheduled(Box::new(picoclaw_core::ScheduledTurn {
+            prompt: "check".into(),
+            quiet: Some("OK".into()),
+        })),
+        ..text(event_id, "")
+    }
+}
+
+#[test]
+fn migrating_a_v1_database_keeps_its_rows_and_every_reference_to_them() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.pragma_update(None, "foreign_keys", true).unwrap();
+    apply(&mut conn, &crate::migrations::MIGRATIONS[..1]).unwrap();
+    conn.execute_batch(
+        "INSERT INTO inbound (id, channel, event_id, chat_id, chat_kind, sender_id, sender_name,
+             kind, text, status, received_at, updated_at)
+         VALUES (7, 'telegram', '100', 'c1', 'direct', '42', 'Ada', 'text', 'hi', 'answered', 1, 1);
+         INSERT INTO sessions (id, key, created_at) VALUES (1, 'telegram:c1', 1);
+         INSERT INTO messages (session_id, inbound_id, role, content, created_at)
+         VALUES (1, 7, 'user', 'hi', 1);
+         INSERT INTO outbox (inbound_id, channel, chat_id, seq, body, created_at)
+         VALUES (7, 'telegram', 'c1', 0, 'hello', 1);",
+    )
+    .unwrap();
+    assert_eq!(
+        crate::migrations::migrate(&mut conn).unwrap(),
+        Outcome::Migrated { from: 1, to: 3 }
+    );
+    let fk: bool = conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert!(fk, "foreign keys are back on");
+    let refs: (Option<i64>, Option<i64>) = conn
+        .query_row(
+            "SELECT (SELECT inbound_id FROM messages), (SELECT inbound_id FROM outbox)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(refs, (Some(7), Some(7)));
+    let row: (String, String, String) = conn
+        .query_row(
+            "SELECT kind, text, status FROM inbound WHERE id = 7",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(row, ("text".into(), "hi".into(), "answered".into()));
+    // And the references still act: deleting the event nulls them.
+    conn.execute("DELETE FROM inbound WHERE id = 7", [])
+        .unwrap();
+    let nulled: Option<i64> = conn
+        .query_row("SELECT inbound_id FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(nulled, None);
+}
+
+#[test]
+fn a_scheduled_event_keeps_its_prompt_and_quiet_reply_through_the_store() {
+    let mut store = Store::open_in_memory().unwrap();
+    store
+        .ingest("telegram", &[scheduled("job:1:60")], None)
+        .unwrap();
+    let rows = store.pending_inbound_for(&["telegram"], 10).unwrap();
+    assert_eq!(rows[0].inbound, scheduled("job:1:60"));
+}
+
+#[test]
+fn a_job_fires_once_per_due_time_and_a_failed_fire_leaves_it_due() {
+    let mut store = Store::open_in_memory().unwrap();
+    let id = store.add_job(&job(60)).unwrap();
+    let event = scheduled("job:1:60");
+    assert!(store
+        .fire_job(id, 60, Some(120), crate::Fire::Turn(&event))
+        .unwrap());
+    // A second attempt at the same due time (another process, a retry)
+    // stores nothing.
+    assert!(!store
+        .fire_job(id, 60, Some(120), crate::Fire::Turn(&event))
+        .unwrap());
+    assert_eq!(
+        store.pending_inbound_for(&["telegram"], 10).unwrap().len(),
+        1
+    );
+    let jobs = store.jobs(None).unwrap();
+    assert_eq!(
+        (jobs[0].job.next_run_at, jobs[0].last_run_at),
+        (120, Some(60))
+    );
+
+    // The row cannot be stored: the job is not advanced either.
+    store
+        .conn
+        .execute_batch(
+            "CREATE TRIGGER no_more BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+        )
+        .unwrap();
+    let chunks = [String::from("hello")];
+    assert!(store
+        .fire_job(id, 120, None, crate::Fire::Chunks(&chunks))
+        .is_err());
+    assert_eq!(store.jobs(None).unwrap()[0].job.next_run_at, 120);
+    store.conn.execute_batch("DROP TRIGGER no_more;").unwrap();
+    // A last fire (no next due time) removes the job with its chunks queued.
+    assert!(store
+        .fire_job(id, 120, None, crate::Fire::Chunks(&chunks))
+        .unwrap());
+    assert_eq!(store.jobs(None).unwrap(), []);
+    assert_eq!(
+        store.pending_outbox("telegram", 10).unwrap()[0].body,
+        "hello"
+    );
+}
+
+#[test]
+fn jobs_are_listed_and_removed_only_within_their_chat() {
+    let store = Store::open_in_memory().unwrap();
+    let id = store.add_job(&job(60)).unwrap();
+    assert_eq!(store.jobs(Some(("telegram", "c2"))).unwrap(), []);
+    assert!(!store.remove_job(id, Some(("telegram", "c2"))).unwrap());
+    assert!(!store.remove_job(id, Some(("discord", "c1"))).unwrap());
+    assert_eq!(store.jobs(Some(("telegram", "c1"))).unwrap().len(), 1);
+    assert!(store.remove_job(id, Some(("telegram", "c1"))).unwrap());
+    // Ids are never reused: the next job is #2, not #1 again.
+    assert_eq!(store.add_job(&job(60)).unwrap(), id + 1);
+}

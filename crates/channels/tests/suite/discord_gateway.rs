@@ -21,6 +21,7 @@ fn texts(items: &[Inbound]) -> Vec<String> {
         .map(|i| match &i.kind {
             InboundKind::Text(t) => t.clone(),
             InboundKind::Unsupported(k) => format!("<{k}>"),
+            InboundKind::Scheduled(s) => format!("<scheduled {}>", s.prompt),
         })
         .collect()
 }

@@ -1,0 +1,4 @@
+mod fakes;
+mod heartbeat;
+mod jobs;
+mod restart;
