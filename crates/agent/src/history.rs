@@ -34,12 +34,6 @@ pub(crate) struct Loaded {
     pub messages: Vec<(i64, ChatMessage)>,
 }
 
-impl Loaded {
-    pub fn into_messages(self) -> Vec<ChatMessage> {
-        self.messages.into_iter().map(|(_, m)| m).collect()
-    }
-}
-
 pub(crate) struct History {
     /// Most messages per session (`agent.max_history_messages`).
     max: usize,

@@ -22,22 +22,30 @@ pub fn message_tokens(m: &ChatMessage) -> usize {
 /// with a tool result or an assistant turn), so a tool call and its results
 /// are kept or dropped together. The newest user message is always kept,
 /// even if it alone is over budget.
+#[cfg(test)]
 pub fn fit(history: Vec<ChatMessage>, budget: usize) -> Vec<ChatMessage> {
-    let mut total: usize = history.iter().map(message_tokens).sum();
-    let last_user = history
+    let start = keep_from(&history, |m| m, budget);
+    history.into_iter().skip(start).collect()
+}
+
+/// Where the part of `items` that [`fit`] keeps begins: callers copy only
+/// that part.
+pub fn keep_from<T>(items: &[T], msg: impl Fn(&T) -> &ChatMessage, budget: usize) -> usize {
+    let mut total: usize = items.iter().map(|i| message_tokens(msg(i))).sum();
+    let last_user = items
         .iter()
-        .rposition(|m| m.role == Role::User)
+        .rposition(|i| msg(i).role == Role::User)
         .unwrap_or(0);
     let mut start = 0;
-    while start < history.len() {
-        let at_user = history[start].role == Role::User;
+    while start < items.len() {
+        let at_user = msg(&items[start]).role == Role::User;
         if at_user && (total <= budget || start >= last_user) {
             break;
         }
-        total = total.saturating_sub(message_tokens(&history[start]));
+        total = total.saturating_sub(message_tokens(msg(&items[start])));
         start += 1;
     }
-    history.into_iter().skip(start).collect()
+    start
 }
 
 #[cfg(test)]

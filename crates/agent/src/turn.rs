@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use picoclaw_core::{
     debug, info, warn, Caller, Cancel, ChatKind, ChatMessage, Completion, CompletionRequest,
-    Inbound, InboundKind, Provider, ProviderError, Role, ToolContext, ToolOutput, ToolSpec,
+    Inbound, InboundKind, Provider, ProviderError, Role, ToolContext, ToolOutput,
 };
 use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 use picoclaw_tools::ToolSet;
@@ -417,11 +417,9 @@ impl Agent {
             Some(p) => p,
             None => self.load(at.session, names).await?,
         };
-        let specs: Vec<ToolSpec> = if tools_allowed {
-            tools.set.specs().to_vec()
-        } else {
-            Vec::new()
-        };
+        // The set is shared with the provider call, not its specs copied:
+        // tool schemas are most of a request.
+        let offered = tools_allowed.then(|| tools.set.clone());
         let tools_tokens = if tools_allowed { tools.tokens } else { 0 };
         let window = self.opts.context_window as usize;
         let mut retried = false;
@@ -445,18 +443,22 @@ impl Agent {
                 }
             }
             let budget = window.saturating_sub(overhead);
-            let mut messages = trim::fit(loaded.clone().into_messages(), budget);
+            let start = trim::keep_from(&loaded.messages, |(_, m)| m, budget);
+            let mut messages: Vec<ChatMessage> = loaded.messages[start..]
+                .iter()
+                .map(|(_, m)| m.clone())
+                .collect();
             if !tools_allowed {
                 messages.push(ChatMessage::user(
                     "[system] The tool-call limit for this message was reached. Answer now with what you have; do not call tools.",
                 ));
             }
-            let (provider, specs) = (self.provider.clone(), specs.clone());
+            let (provider, offered) = (self.provider.clone(), offered.clone());
             let job = tokio::task::spawn_blocking(move || {
                 provider.complete(&CompletionRequest {
                     system: &system,
                     messages: &messages,
-                    tools: &specs,
+                    tools: offered.as_deref().map_or(&[], |t| t.specs()),
                 })
             });
             match wait_or_cancel(job, at.cancel).await {

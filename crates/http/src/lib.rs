@@ -507,7 +507,7 @@ fn agent(
         None => ureq::Agent::with_parts(
             config,
             connector,
-            ureq::unversioned::resolver::DefaultResolver::default(),
+            resolve::Adapter(Arc::new(resolve::Cached::default())),
         ),
     }
 }

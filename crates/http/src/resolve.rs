@@ -61,6 +61,56 @@ pub fn system_lookup(
     }
 }
 
+/// The resolver of every client not built with its own: IP literals are used
+/// as they are, and names are looked up with [`system_lookup`] and kept for
+/// a minute. ureq resolves on every request, pooled connection or not, and
+/// its default resolver starts a thread for each lookup that has a
+/// deadline: two threads and two DNS queries per message for a bot that
+/// talks to the same two hosts all day.
+#[derive(Debug, Default)]
+pub(crate) struct Cached {
+    names: std::sync::Mutex<Vec<Looked>>,
+}
+
+/// A looked-up name: host, port, when, what.
+type Looked = (String, u16, std::time::Instant, Vec<SocketAddr>);
+
+/// How long a looked-up name is reused.
+const NAME_TTL: Duration = Duration::from_secs(60);
+/// Names kept (a bot talks to a handful of hosts).
+const NAMES_KEPT: usize = 8;
+
+impl Resolve for Cached {
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<SocketAddr>, HttpError> {
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let now = std::time::Instant::now();
+        {
+            let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((.., addrs)) = names
+                .iter()
+                .find(|(h, p, at, _)| h == host && *p == port && now.duration_since(*at) < NAME_TTL)
+            {
+                return Ok(addrs.clone());
+            }
+        }
+        let addrs = system_lookup(host, port, timeout)?;
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        names.retain(|(h, p, at, _)| {
+            (h != host || *p != port) && now.duration_since(*at) < NAME_TTL
+        });
+        names.truncate(NAMES_KEPT - 1);
+        names.insert(0, (host.to_string(), port, now, addrs.clone()));
+        Ok(addrs)
+    }
+}
+
 /// ureq's side of a [`Resolve`].
 pub(crate) struct Adapter(pub Arc<dyn Resolve>);
 
@@ -161,6 +211,42 @@ pub fn parse_target(url: &str) -> Result<Target, HttpError> {
         port: authority.port_u16().unwrap_or(port_default),
         has_userinfo: authority.as_str().contains('@'),
     })
+}
+
+#[cfg(test)]
+mod cached_tests {
+    use super::*;
+
+    #[test]
+    fn ip_literals_are_used_as_they_are_and_names_are_kept_for_a_while() {
+        let r = Cached::default();
+        assert_eq!(
+            r.resolve("127.0.0.1", 8080, Some(Duration::from_secs(1)))
+                .unwrap(),
+            ["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(
+            r.resolve("::1", 80, None).unwrap(),
+            ["[::1]:80".parse::<SocketAddr>().unwrap()]
+        );
+        assert!(
+            r.names.lock().unwrap().is_empty(),
+            "literals are not looked up"
+        );
+        let first = r.resolve("localhost", 1, None).unwrap();
+        // Planted: a kept name is answered from memory.
+        r.names.lock().unwrap()[0].3 = vec!["10.9.9.9:1".parse().unwrap()];
+        assert_eq!(
+            r.resolve("localhost", 1, None).unwrap(),
+            ["10.9.9.9:1".parse::<SocketAddr>().unwrap()]
+        );
+        assert!(!first.is_empty());
+        // Another port is another entry, looked up afresh.
+        assert_ne!(
+            r.resolve("localhost", 2, None).unwrap(),
+            ["10.9.9.9:2".parse::<SocketAddr>().unwrap()]
+        );
+    }
 }
 
 #[cfg(test)]
