@@ -97,9 +97,7 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
     outcome
 }
 
-/// Each channel's link, written to the store for `picoclaw doctor` (another
-/// process): at once when a state changes, else at most once a minute (a
-/// board's SD card should not get a write per poll).
+/// Each channel's link, saved for `picoclaw doctor` (see `links.rs`).
 #[derive(Default)]
 struct LinksSaved {
     states: String,
@@ -119,22 +117,9 @@ impl LinksSaved {
         if states == self.states && fresh {
             return;
         }
-        let text: String = snapshot
-            .iter()
-            .map(|(n, l)| {
-                let at = l
-                    .last_receive
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_secs());
-                let why = match &l.state {
-                    picoclaw_core::LinkState::Stopped(w) => w.replace(['\t', '\n'], " "),
-                    _ => String::new(),
-                };
-                format!("{n}\t{}\t{at}\t{why}\n", l.state.as_str())
-            })
-            .collect();
+        let text = crate::links::encode(&snapshot, std::time::SystemTime::now());
         if db
-            .call(move |s| s.set_meta(LINKS_META, &text))
+            .call(move |s| s.set_meta(crate::links::META_KEY, &text))
             .await
             .is_ok()
         {
@@ -144,9 +129,6 @@ impl LinksSaved {
     }
 }
 
-/// Meta key of the saved links: one `name\tstate\tlast_receive_unix\twhy`
-/// line per channel.
-pub const LINKS_META: &str = "links";
 
 /// How often the database file is checked for deletion or replacement.
 const DB_FILE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);

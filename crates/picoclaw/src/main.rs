@@ -5,6 +5,7 @@ mod asuser;
 mod cli;
 mod daemon;
 mod doctor;
+mod links;
 #[cfg(any(target_env = "musl", test))]
 mod heap;
 mod notify;

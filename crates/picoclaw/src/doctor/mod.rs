@@ -112,6 +112,7 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
         },
         Err(e) => r.fail("database", e.to_string()),
     }
+    report_links(&mut r, &config);
     match &config.telegram {
         None => r.ok("telegram", "disabled"),
         Some(_) => match setup::telegram_options(&config)
@@ -153,6 +154,29 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
     }
     let failed = r.failed;
     (r.lines.join("\n"), !failed)
+}
+
+/// Each channel's state and last receive as the running daemon last saved
+/// them.
+fn report_links(r: &mut Report, config: &Config) {
+    let Ok(store) = setup::open_store(config) else {
+        return;
+    };
+    let Ok(Some(text)) = store.meta(crate::links::META_KEY) else {
+        r.ok("channels", "no daemon has reported channel states yet");
+        return;
+    };
+    let (saved_at, links) = crate::links::decode(&text);
+    let now = std::time::SystemTime::now();
+    for l in &links {
+        let line = crate::links::describe(l, saved_at, now);
+        let what = format!("link {}", l.channel);
+        match l.state.as_str() {
+            "stopped" => r.fail(&what, line),
+            "up" => r.ok(&what, line),
+            _ => r.warn(&what, line),
+        }
+    }
 }
 
 pub use selftest::{probe_table, PROBE_ARG};
