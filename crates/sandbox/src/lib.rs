@@ -15,6 +15,9 @@
 //! offers and what a policy would get there as data, and the picoclaw
 //! binary's doctor puts that into words and runs the live probe table.
 //!
+//! [`start`] runs a long-lived process (an MCP server) under the same
+//! confinement and hands back the child and its pipes.
+//!
 //! Every [`Outcome`] carries an [`Enforcement`] label saying which layers
 //! actually held.
 
@@ -34,6 +37,7 @@ mod pump;
 mod rules;
 mod run;
 mod seccomp;
+mod service;
 mod spawn;
 
 pub use effective::{
@@ -44,3 +48,4 @@ pub use error::SandboxError;
 pub use policy::{default_read_only_paths, etc_secrets, Backend, Limits, Mode, Policy};
 pub use probe::{probe, Capabilities};
 pub use run::{run, run_with, Cmd, Outcome, DRAIN_TIMEOUT};
+pub use service::{start, start_with, Running, Service};

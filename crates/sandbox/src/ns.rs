@@ -389,6 +389,20 @@ pub(crate) fn plan(
     user: bool,
     net: bool,
 ) -> Result<NsPlan, SandboxError> {
+    plan_with(policy, workspace, &[], tmp, stage, user, net)
+}
+
+/// [`plan`] with `extra` read-write directories (canonical) bound at their
+/// own paths after the workspace.
+pub(crate) fn plan_with(
+    policy: &Policy,
+    workspace: &Path,
+    extra: &[PathBuf],
+    tmp: &Path,
+    stage: &Path,
+    user: bool,
+    net: bool,
+) -> Result<NsPlan, SandboxError> {
     let hidden = rules::hidden(policy);
     let mut b = Builder {
         stage: stage.to_path_buf(),
@@ -401,6 +415,14 @@ pub(crate) fn plan(
     b.hide(&hidden)?;
     b.dev()?;
     b.proc_and_workspace(workspace)?;
+    for dir in extra {
+        b.mkdirs(dir)?;
+        b.ops.push(Op::Bind {
+            src: c(dir)?,
+            dst: b.at(dir)?,
+            flags: RW | locked_flags(dir),
+        });
+    }
     let mut clone_flags = BASE_FLAGS;
     if net {
         clone_flags |= libc::CLONE_NEWNET;

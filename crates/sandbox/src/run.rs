@@ -29,7 +29,7 @@ use crate::{ns, nsfds, plan, pump, rules, seccomp};
 /// How long to keep reading after the command exited or was killed: a
 /// `setsid` grandchild may hold the pipes open forever.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
-const SAFE_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+pub(crate) const SAFE_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
@@ -163,7 +163,7 @@ pub fn run_with(
     Ok(outcome)
 }
 
-fn setup_err(what: &'static str) -> impl Fn(io::Error) -> SandboxError {
+pub(crate) fn setup_err(what: &'static str) -> impl Fn(io::Error) -> SandboxError {
     move |source| SandboxError::Setup { what, source }
 }
 
@@ -184,11 +184,20 @@ fn landlock_ruleset(
     workspace: &Path,
     tmp: &Path,
 ) -> Result<Option<RulesetCreated>, SandboxError> {
+    landlock_ruleset_with(policy, abi, &[workspace, tmp])
+}
+
+/// [`landlock_ruleset`] with any number of read-write directories (a
+/// service's own dirs besides its workspace and tmp).
+pub(crate) fn landlock_ruleset_with(
+    policy: &Policy,
+    abi: Option<u32>,
+    writable: &[&Path],
+) -> Result<Option<RulesetCreated>, SandboxError> {
     let Some(abi) = abi else {
         return Ok(None);
     };
-    let writable = [workspace, tmp];
-    rules::check_writable(policy, &writable)?;
+    rules::check_writable(policy, writable)?;
     let own: Vec<FsRule> = writable
         .iter()
         .map(|w| FsRule {
@@ -212,7 +221,10 @@ fn landlock_ruleset(
     })
 }
 
-fn seccomp_filters(policy: &Policy, wanted: bool) -> Result<Option<Filters>, SandboxError> {
+pub(crate) fn seccomp_filters(
+    policy: &Policy,
+    wanted: bool,
+) -> Result<Option<Filters>, SandboxError> {
     if !wanted {
         return Ok(None);
     }
@@ -230,11 +242,31 @@ fn namespace_plan(
     workspace: &Path,
     tmp: &Path,
 ) -> Result<Option<ns::NsPlan>, SandboxError> {
+    namespace_plan_with(policy, decision, workspace, &[], tmp)
+}
+
+/// [`namespace_plan`] with extra read-write directories bound at their
+/// own paths.
+pub(crate) fn namespace_plan_with(
+    policy: &Policy,
+    decision: &Decision,
+    workspace: &Path,
+    extra: &[PathBuf],
+    tmp: &Path,
+) -> Result<Option<ns::NsPlan>, SandboxError> {
     let Some(choice) = decision.namespaces else {
         return Ok(None);
     };
     let stage = stage_dir(&policy.tmp_root)?;
-    let mut plan = ns::plan(policy, workspace, tmp, &stage, choice.user, choice.net)?;
+    let mut plan = ns::plan_with(
+        policy,
+        workspace,
+        extra,
+        tmp,
+        &stage,
+        choice.user,
+        choice.net,
+    )?;
     // The shared empty network namespace only where nothing can change
     // it (see nsfds).
     if choice.net && !choice.user && decision.seccomp {
@@ -267,7 +299,7 @@ fn image(
 /// Reads the child's step records: a fatal one becomes the spawn error
 /// (after reaping the child), a failed best-effort layer is taken out of
 /// the label and listed as missing.
-fn child_report(
+pub(crate) fn child_report(
     status: &OwnedFd,
     pid: libc::pid_t,
     mut enforcement: Enforcement,
@@ -327,7 +359,7 @@ fn outcome(pumped: pump::Pumped, duration: Duration, enforcement: Enforcement) -
     }
 }
 
-fn rlimits(l: &Limits, is_root: bool) -> [(Resource, u64, u64); 6] {
+pub(crate) fn rlimits(l: &Limits, is_root: bool) -> [(Resource, u64, u64); 6] {
     let want = [
         (Resource::RLIMIT_CORE, 0),
         (Resource::RLIMIT_CPU, l.cpu_secs),
@@ -355,7 +387,7 @@ fn rlimits(l: &Limits, is_root: bool) -> [(Resource, u64, u64); 6] {
 }
 
 /// The fd ceiling for the close-on-exec fallback of old kernels.
-fn current_nofile() -> libc::c_int {
+pub(crate) fn current_nofile() -> libc::c_int {
     getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft.min(1 << 16) as libc::c_int)
 }
 
@@ -374,12 +406,12 @@ fn stage_dir(tmp_root: &Path) -> Result<PathBuf, SandboxError> {
 }
 
 /// The private per-command `TMPDIR`, removed on drop.
-struct TmpDir(PathBuf);
+pub(crate) struct TmpDir(pub(crate) PathBuf);
 
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl TmpDir {
-    fn create(root: &Path, ids: Option<(u32, u32)>) -> Result<TmpDir, SandboxError> {
+    pub(crate) fn create(root: &Path, ids: Option<(u32, u32)>) -> Result<TmpDir, SandboxError> {
         use std::os::unix::fs::{DirBuilderExt, MetadataExt};
         let setup = |source| SandboxError::Setup {
             what: "creating the private tmp dir",

@@ -4,4 +4,5 @@ mod net;
 mod ns;
 mod positive;
 mod procs;
+mod service;
 mod util;
