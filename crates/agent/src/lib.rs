@@ -37,6 +37,7 @@ pub use commands::{rss_kib, CommandCtx};
 pub use db::Db;
 pub use links::{describe as describe_link, Link, Links};
 pub use memory::memory_tools;
+pub use prompt::PromptSection;
 pub use reply::Reply;
 pub use runtime::{Runtime, RuntimeOptions};
 pub use source::{Inbox, Source, Task};

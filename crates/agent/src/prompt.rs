@@ -30,12 +30,29 @@ commands in a sandbox without network access. Paths are relative to the workspac
 /// What identifies one version of the workspace files: (size, mtime) each.
 type Stamp = [Option<(u64, SystemTime)>; WORKSPACE_FILES.len()];
 
+/// A part of the system prompt that others keep current (the skills
+/// listing). Called from the blocking pool on every prompt build, so it
+/// may read the disk but should cache.
+pub trait PromptSection: Send + Sync {
+    /// The section's text (starting with its `## ` heading), or `None`.
+    fn section(&self) -> Option<String>;
+}
+
 /// The system prompt for one workspace, cached by file stamps.
-#[derive(Debug)]
 pub struct Persona {
     workspace: PathBuf,
     extra: Option<String>,
+    sections: Vec<Arc<dyn PromptSection>>,
     cache: Mutex<Option<(Stamp, Arc<str>)>>,
+}
+
+impl std::fmt::Debug for Persona {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Persona")
+            .field("workspace", &self.workspace)
+            .field("sections", &self.sections.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Persona {
@@ -43,6 +60,20 @@ impl Persona {
         Persona {
             workspace,
             extra,
+            sections: Vec::new(),
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// The same persona with one more section, placed after the
+    /// workspace files.
+    pub fn with_section(&self, section: Arc<dyn PromptSection>) -> Persona {
+        let mut sections = self.sections.clone();
+        sections.push(section);
+        Persona {
+            workspace: self.workspace.clone(),
+            extra: self.extra.clone(),
+            sections,
             cache: Mutex::new(None),
         }
     }
@@ -62,6 +93,11 @@ impl Persona {
             }
         };
         drop(cache);
+        let mut files = files.to_string();
+        for section in self.sections.iter().filter_map(|s| s.section()) {
+            files.push_str("\n\n");
+            files.push_str(&section);
+        }
         assemble(&files, self.extra.as_deref(), tools).into()
     }
 }
@@ -167,6 +203,29 @@ mod tests {
         assert!(persona.prompt(&[]).contains("cached"));
         std::fs::write(dir.join("USER.md"), "version 2").unwrap();
         assert!(persona.prompt(&[]).contains("version 2"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    struct Fixed(Option<&'static str>);
+
+    impl PromptSection for Fixed {
+        fn section(&self) -> Option<String> {
+            self.0.map(String::from)
+        }
+    }
+
+    #[test]
+    fn sections_come_after_the_workspace_files_and_before_the_extra_instructions() {
+        let dir = tempdir("sections");
+        std::fs::write(dir.join("USER.md"), "The user is Ada.").unwrap();
+        let persona = Persona::new(dir.clone(), Some("Extra rule.".into()))
+            .with_section(Arc::new(Fixed(Some("## Skills\n- a: b"))))
+            .with_section(Arc::new(Fixed(None)));
+        let p = persona.prompt(&[]);
+        assert!(
+            p.ends_with("## USER.md\nThe user is Ada.\n\n## Skills\n- a: b\n\nExtra rule."),
+            "{p}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -123,6 +123,13 @@ impl Agent {
         self
     }
 
+    /// Adds a system prompt section kept current by someone else (the
+    /// skills listing).
+    pub fn with_prompt_section(mut self, section: Arc<dyn prompt::PromptSection>) -> Agent {
+        self.persona = Arc::new(self.persona.with_section(section));
+        self
+    }
+
     /// The tools to offer now: the fixed set plus every source's current
     /// tools, rebuilt only when a source's generation moved.
     fn tools_now(&self) -> Arc<Tools> {
