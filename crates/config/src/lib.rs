@@ -15,6 +15,7 @@ mod discord;
 mod heartbeat;
 mod http;
 mod locate;
+mod mcp;
 mod providers;
 mod raw;
 mod render;
@@ -22,6 +23,7 @@ mod resolve;
 mod sandbox;
 mod scheduler;
 mod secret;
+mod skills;
 mod store;
 mod telegram;
 mod tools;
@@ -33,12 +35,14 @@ pub use agent::AgentConfig;
 pub use discord::DiscordConfig;
 pub use heartbeat::HeartbeatConfig;
 pub use http::HttpConfig;
+pub use mcp::{McpConfig, McpServerConfig, McpTransport, McpValue};
 pub use picoclaw_providers::ProviderKind;
 pub use picoclaw_sandbox::{Backend as SandboxBackend, Mode as SandboxMode};
 pub use providers::ProviderConfig;
 pub use sandbox::{SandboxConfig, ToolUser};
 pub use scheduler::SchedulerConfig;
 pub use secret::{Secret, SecretSource};
+pub use skills::SkillsConfig;
 pub use store::{LogConfig, StoreConfig};
 pub use telegram::TelegramConfig;
 pub use tools::ToolsConfig;
@@ -68,6 +72,9 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// `Some` when `[heartbeat]` is present and enabled.
     pub heartbeat: Option<HeartbeatConfig>,
+    /// `[mcp.servers.*]`.
+    pub mcp: McpConfig,
+    pub skills: SkillsConfig,
 }
 
 /// A configuration problem. Every variant is a user error: the binary

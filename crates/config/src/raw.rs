@@ -8,9 +8,11 @@ use crate::agent::RawAgent;
 use crate::discord::RawDiscord;
 use crate::heartbeat::RawHeartbeat;
 use crate::http::RawHttp;
+use crate::mcp::RawMcp;
 use crate::providers::RawProvider;
 use crate::sandbox::RawSandbox;
 use crate::scheduler::RawScheduler;
+use crate::skills::RawSkills;
 use crate::store::{RawLog, RawStore};
 use crate::telegram::RawTelegram;
 use crate::tools::RawTools;
@@ -28,6 +30,8 @@ pub(crate) struct RawConfig {
     pub sandbox: Option<RawSandbox>,
     pub scheduler: Option<RawScheduler>,
     pub heartbeat: Option<RawHeartbeat>,
+    pub mcp: Option<RawMcp>,
+    pub skills: Option<RawSkills>,
 }
 
 /// `[channels.*]`: one optional table per chat network.

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use crate::{
-    agent, discord, heartbeat, http, providers, sandbox, scheduler, store, telegram, tools, Config,
-    Secret, SecretSource,
+    agent, discord, heartbeat, http, mcp, providers, sandbox, scheduler, skills, store, telegram,
+    tools, Config, Secret, SecretSource,
 };
 
 pub(crate) fn q(s: &str) -> String {
@@ -63,5 +63,7 @@ pub(crate) fn render(c: &Config) -> String {
     sandbox::render(&c.sandbox, &mut o);
     scheduler::render(&c.scheduler, &mut o);
     heartbeat::render(&c.heartbeat, &mut o);
+    skills::render(&c.skills, &mut o);
+    mcp::render(&c.mcp, &mut o);
     o
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::ctx::Ctx;
 use crate::raw::RawConfig;
 use crate::{
-    agent, discord, heartbeat, http, providers, sandbox, scheduler, store, telegram, tools, web,
-    Config, ConfigError,
+    agent, discord, heartbeat, http, mcp, providers, sandbox, scheduler, skills, store, telegram,
+    tools, web, Config, ConfigError,
 };
 
 pub(crate) fn resolve(
@@ -42,6 +42,8 @@ pub(crate) fn resolve(
     let sandbox = sandbox::resolve(&ctx, raw.sandbox)?;
     let scheduler = scheduler::resolve(&ctx, raw.scheduler)?;
     let heartbeat = heartbeat::resolve(&ctx, raw.heartbeat)?;
+    let mcp = mcp::resolve(&ctx, raw.mcp)?;
+    let skills = skills::resolve(&ctx, raw.skills, path)?;
     Ok(Config {
         secret_files: ctx.secret_files.take(),
         path: path.to_path_buf(),
@@ -56,6 +58,8 @@ pub(crate) fn resolve(
         sandbox,
         scheduler,
         heartbeat,
+        mcp,
+        skills,
     })
 }
 
@@ -98,4 +102,5 @@ fn inline_secret_key(src: &str) -> Option<String> {
                 .as_ref()
                 .and_then(web::inline_secret)
         })
+        .or_else(|| raw.mcp.as_ref().and_then(mcp::inline_secret))
 }

@@ -69,7 +69,8 @@ fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
         let is_kv = candidate.split_once(" = ").is_some_and(|(k, _)| {
             !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
-        let is_table = candidate.starts_with("[[providers]]");
+        let is_table =
+            candidate.starts_with("[[providers]]") || candidate.starts_with("[mcp.servers.");
         if is_kv || is_table {
             out.push_str(candidate);
         } else {
@@ -100,6 +101,7 @@ fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
         ("OPENAI_API_KEY", "sk-test"),
         ("ANTHROPIC_API_KEY", "ak"),
         ("BRAVE_API_KEY", "bk"),
+        ("MCP_TOKEN", "mcp-token-123"),
     ];
     let c = parse_str(&out, &env).unwrap_or_else(|e| panic!("{e}\n---\n{out}"));
     assert_eq!(c.providers.len(), 2);
@@ -109,6 +111,8 @@ fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
     let search = c.tools.web.search.as_ref().unwrap();
     assert_eq!(search.api_key.as_ref().unwrap().expose(), "bk");
     assert_eq!(c.tools.web.proxy.as_deref(), Some("http://127.0.0.1:3128"));
+    let names: Vec<&str> = c.mcp.servers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["files", "remote"]);
 }
 
 #[test]

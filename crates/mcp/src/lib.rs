@@ -30,6 +30,9 @@ mod tools;
 pub use error::McpError;
 pub use launcher::{LaunchSpec, Launched, Launcher, PlainLauncher, Process, PASSED_ENV};
 pub use manager::McpManager;
-pub use options::{SandboxOptions, ServerOptions, Transport, MAX_NAME_LEN};
+pub use options::{
+    SandboxOptions, ServerOptions, Transport, DEFAULT_NET_PORTS, DEFAULT_SERVER_MEMORY,
+    MAX_NAME_LEN,
+};
 pub use server::PROTOCOL_VERSIONS;
 pub use status::{ServerState, ServerStatus, ToolInfo};

@@ -27,9 +27,16 @@ pub enum Transport {
 /// the configuration; the plain launcher does not enforce it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SandboxOptions {
-    /// Directories the server may write (everything else read-only).
+    /// Directories the server may write, besides its own private one.
     pub writable_paths: Vec<PathBuf>,
+    /// Directories it may read (and execute from) besides the system
+    /// roots: where the server is installed, data it serves.
+    pub read_paths: Vec<PathBuf>,
     pub allow_net: bool,
+    /// TCP ports it may connect to when `allow_net`.
+    pub net_ports: Vec<u16>,
+    /// Address-space limit; `None`: the launcher's default.
+    pub memory_bytes: Option<u64>,
 }
 
 /// One configured MCP server.
@@ -59,6 +66,13 @@ pub struct ServerOptions {
 /// Longest server name: tool names must stay within providers' 64
 /// characters.
 pub const MAX_NAME_LEN: usize = 24;
+
+/// A sandboxed server's default address-space limit: node reserves about
+/// 1 GiB of virtual memory before running a line (RLIMIT_AS is not RSS).
+pub const DEFAULT_SERVER_MEMORY: u64 = 2 << 30;
+
+/// TCP ports a server with `allow_net` may connect to unless configured.
+pub const DEFAULT_NET_PORTS: [u16; 1] = [443];
 
 impl ServerOptions {
     /// A server with default limits: 60 s per request, 4 MiB messages,
