@@ -15,6 +15,8 @@ Usage:
   picoclaw agent [-m TEXT] [--config PATH] one turn with TEXT, or a chat on stdin
   picoclaw usage [--since 7d] [--config PATH] tokens and model calls per chat
   picoclaw schedule list|remove ID [--config PATH]  scheduled jobs of every chat
+  picoclaw mcp list | call SERVER TOOL [JSON]  MCP servers, their state and tools; call one
+  picoclaw skills list [--config PATH]     the skills found, and files skipped
   picoclaw help [COMMAND]                  help for a command
   picoclaw --version
 
@@ -81,6 +83,33 @@ they do). remove: deletes job ID, whichever chat set it. Reads the state
 database directly; a running daemon notices a removal at its next wake-up
 (it never fires a removed job).";
 
+const MCP_HELP: &str = "\
+Usage: picoclaw mcp list [--config PATH]
+       picoclaw mcp call [--config PATH] SERVER TOOL [JSON]
+
+list: starts every configured MCP server ([mcp.servers.NAME]) as the daemon
+would (stdio servers inside the sandbox), waits for them, and prints each
+one's state, sandbox label and offered tools; exit 1 if one is not ready.
+call: starts SERVER alone and calls TOOL (the server's own name) with the JSON
+object arguments (default {}); prints the result as the model would see it;
+exit 1 on failure. Tools outside enabled_tools can be called here.";
+
+const SKILLS_HELP: &str = "\
+Usage: picoclaw skills list [--config PATH]
+
+Lists the skills found in [skills] dir and the workspace's skills/ (name,
+description, file), then every SKILL.md that was skipped and why.";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpAction {
+    List,
+    Call {
+        server: String,
+        tool: String,
+        args: String,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Run,
@@ -93,6 +122,8 @@ pub enum Command {
         probe: bool,
     },
     Sandbox(SandboxAction),
+    Mcp(McpAction),
+    SkillsList,
     Agent {
         message: Option<String>,
     },
@@ -129,6 +160,8 @@ pub fn help_for(command: Option<&str>) -> Option<&'static str> {
         Some("sandbox") => SANDBOX_HELP,
         Some("usage") => USAGE_HELP,
         Some("schedule") => SCHEDULE_HELP,
+        Some("mcp") => MCP_HELP,
+        Some("skills") => SKILLS_HELP,
         Some(_) => return None,
     })
 }
@@ -177,10 +210,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
                     format!("usage: --since {v:?}: use a number with s, m, h or d, e.g. 7d")
                 })?);
             }
-            Value(v) if matches!(command.as_deref(), Some("sandbox" | "schedule")) => {
+            Value(v)
+                if matches!(
+                    command.as_deref(),
+                    Some("sandbox" | "schedule" | "mcp" | "skills")
+                ) =>
+            {
                 rest.push(
                     v.into_string()
-                        .map_err(|_| String::from("sandbox: argument is not valid UTF-8"))?,
+                        .map_err(|_| String::from("argument is not valid UTF-8"))?,
                 );
             }
             Value(v) if command.as_deref() == Some("help") && help_topic.is_none() => {
@@ -213,6 +251,25 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
                     "usage: picoclaw sandbox run -- CMD… | picoclaw sandbox explain",
                 ))
             }
+        },
+        "mcp" => match rest.as_slice() {
+            [a] if a == "list" => Command::Mcp(McpAction::List),
+            [a, server, tool, args @ ..] if a == "call" && args.len() <= 1 => {
+                Command::Mcp(McpAction::Call {
+                    server: server.clone(),
+                    tool: tool.clone(),
+                    args: args.first().cloned().unwrap_or_else(|| "{}".into()),
+                })
+            }
+            _ => {
+                return Err(String::from(
+                    "usage: picoclaw mcp list | picoclaw mcp call SERVER TOOL [JSON]",
+                ))
+            }
+        },
+        "skills" => match rest.as_slice() {
+            [a] if a == "list" => Command::SkillsList,
+            _ => return Err(String::from("usage: picoclaw skills list")),
         },
         "agent" => Command::Agent { message },
         "usage" => Command::Usage { since },
@@ -331,6 +388,37 @@ mod tests {
         );
         assert!(p(&["schedule", "remove", "x"]).is_err());
         assert!(p(&["schedule"]).is_err());
+    }
+
+    #[test]
+    fn mcp_and_skills_subcommands_parse() {
+        assert_eq!(
+            p(&["mcp", "list"]).unwrap().command,
+            Command::Mcp(McpAction::List)
+        );
+        assert_eq!(
+            p(&["mcp", "call", "fs", "read_text_file", r#"{"path":"/x"}"#])
+                .unwrap()
+                .command,
+            Command::Mcp(McpAction::Call {
+                server: "fs".into(),
+                tool: "read_text_file".into(),
+                args: r#"{"path":"/x"}"#.into()
+            })
+        );
+        assert_eq!(
+            p(&["mcp", "call", "fs", "t"]).unwrap().command,
+            Command::Mcp(McpAction::Call {
+                server: "fs".into(),
+                tool: "t".into(),
+                args: "{}".into()
+            })
+        );
+        assert!(p(&["mcp"]).is_err());
+        assert!(p(&["mcp", "call", "fs"]).is_err());
+        assert!(p(&["mcp", "call", "fs", "t", "{}", "extra"]).is_err());
+        assert_eq!(p(&["skills", "list"]).unwrap().command, Command::SkillsList);
+        assert!(p(&["skills"]).is_err());
     }
 
     #[test]

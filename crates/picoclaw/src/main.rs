@@ -8,10 +8,12 @@ mod doctor;
 mod links;
 #[cfg(any(target_env = "musl", test))]
 mod heap;
+mod mcp;
 mod notify;
 mod os;
 mod schedule;
 mod setup;
+mod skills;
 mod terminal;
 mod usage;
 
@@ -119,6 +121,11 @@ fn main() -> ExitCode {
         cli::Command::Schedule(action) => load(&cli.config).and_then(|c| schedule::run(&c, action)),
         cli::Command::Run => load(&cli.config).and_then(daemon::run),
         cli::Command::Usage { since } => load(&cli.config).and_then(|c| usage::run(&c, since)),
+        cli::Command::Mcp(action) => load(&cli.config).and_then(|c| match action {
+            cli::McpAction::List => mcp::list(&c),
+            cli::McpAction::Call { server, tool, args } => mcp::call(&c, &server, &tool, &args),
+        }),
+        cli::Command::SkillsList => load(&cli.config).and_then(|c| skills::list(&c)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

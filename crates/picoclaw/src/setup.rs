@@ -100,6 +100,7 @@ pub fn tools(
 pub fn agent(config: &Config, db: Db, sched: Option<&Arc<Scheduler>>) -> Result<Agent, Failure> {
     let ws = prepare_workspace(&config.agent.workspace, &config.store.dir, tool_ids(config))?;
     let tools = tools(config, &ws, &db, sched);
+    let skills = crate::skills::catalog(config, &ws);
     let opts = AgentOptions {
         workspace: ws,
         max_tool_iterations: config.agent.max_tool_iterations,
@@ -114,7 +115,17 @@ pub fn agent(config: &Config, db: Db, sched: Option<&Arc<Scheduler>>) -> Result<
         system_prompt: config.agent.system_prompt.clone(),
         tool_timeout: config.tools.exec_timeout,
     };
-    Ok(Agent::new(opts, providers(config)?, tools, db))
+    let mut agent = Agent::new(opts, providers(config)?, tools, db);
+    if let Some(c) = skills {
+        agent = agent
+            .with_prompt_section(Arc::new(crate::skills::Listing(c.clone())))
+            .with_tool_source(Arc::new(crate::skills::SkillTool::new(c)));
+    }
+    // Last: nothing after it may fail and leave the servers running.
+    if let Some(servers) = crate::mcp::tool_source(config)? {
+        agent = agent.with_tool_source(servers);
+    }
+    Ok(agent)
 }
 
 /// The agent and an empty runtime around it; callers add channels (and,

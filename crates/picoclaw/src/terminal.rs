@@ -27,6 +27,11 @@ pub fn run(config: Config, message: Option<String>) -> Result<(), Failure> {
     let db = Db::new(setup::open_store(&config)?);
     // No job source here: jobs set from other chats belong to the daemon.
     let (mut runtime, _) = setup::runtime(&config, db.clone())?;
+    if message.is_some() {
+        // One turn: give MCP servers their start-up time, or it would
+        // run without their tools.
+        crate::mcp::wait_for_agent_servers();
+    }
     let terminal = Arc::new(Terminal::new(message));
     runtime.channel(terminal.clone());
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -6,6 +6,7 @@
 //! (`selftest`, `doctor --probe`).
 
 mod explain;
+mod mcp;
 mod selftest;
 
 use std::path::Path;
@@ -152,6 +153,7 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
             .collect();
         r.ok("providers", names.join(" > "));
     }
+    mcp::check(&mut r, &config);
     let failed = r.failed;
     (r.lines.join("\n"), !failed)
 }
