@@ -129,7 +129,6 @@ impl LinksSaved {
     }
 }
 
-
 /// How often the database file is checked for deletion or replacement.
 const DB_FILE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 

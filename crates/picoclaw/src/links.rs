@@ -105,9 +105,16 @@ mod tests {
         assert_eq!(at, unix(now));
         assert_eq!(saved.len(), 2);
         let d = saved.iter().find(|s| s.channel == "discord").unwrap();
-        assert_eq!((d.state.as_str(), d.why.as_str()), ("stopped", "bad token see the portal"));
+        assert_eq!(
+            (d.state.as_str(), d.why.as_str()),
+            ("stopped", "bad token see the portal")
+        );
         let t = saved.iter().find(|s| s.channel == "telegram").unwrap();
-        assert!(describe(t, at, now).starts_with("up, last receive 0 s ago"), "{}", describe(t, at, now));
+        assert!(
+            describe(t, at, now).starts_with("up, last receive 0 s ago"),
+            "{}",
+            describe(t, at, now)
+        );
         assert!(describe(d, at, now).contains("nothing received yet"));
     }
 }

@@ -5,9 +5,9 @@ mod asuser;
 mod cli;
 mod daemon;
 mod doctor;
-mod links;
 #[cfg(any(target_env = "musl", test))]
 mod heap;
+mod links;
 mod mcp;
 mod notify;
 mod os;
