@@ -127,6 +127,9 @@ pub fn web_fetch_peak(bin: &Path, bytes: usize) -> Res<(f64, f64)> {
 #[derive(Debug)]
 pub struct Burst {
     pub per_message_ms: f64,
+    /// The daemon's own CPU time (user + system, all threads) per message:
+    /// what picoclaw costs apart from the fakes and the machine's load.
+    pub cpu_per_message_ms: f64,
     /// VmRSS after the 100th reply and after the last one, KiB.
     pub rss_after_100_kib: f64,
     /// VmRSS after the 10,000th reply, when more were sent (the long soak).
@@ -138,6 +141,7 @@ pub fn burst(bin: &Path, n: usize) -> Res<Burst> {
     let d = Daemon::start(bin, BUSY, &[])?;
     d.first_poll(START_WAIT)?;
     let start = Instant::now();
+    let cpu_start = cpu_ms(d.pid())?;
     for i in 0..n {
         d.say(&format!("message {i}: how are you?"));
     }
@@ -154,13 +158,28 @@ pub fn burst(bin: &Path, n: usize) -> Res<Burst> {
     };
     d.wait_replies(n, timeout)?;
     let wall = start.elapsed();
+    let cpu = cpu_ms(d.pid())? - cpu_start;
     let rss_end_kib = d.status_field("VmRSS")? as f64;
     Ok(Burst {
         per_message_ms: ms(wall) / n as f64,
+        cpu_per_message_ms: cpu / n as f64,
         rss_after_100_kib,
         rss_after_10k_kib,
         rss_end_kib,
     })
+}
+
+/// utime + stime of process `pid` (all its threads) in milliseconds, from
+/// /proc/PID/stat (clock ticks of 1/100 s on Linux).
+fn cpu_ms(pid: u32) -> Res<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("/proc/{pid}/stat: {e}"))?;
+    // The command name may hold spaces; fields start after its ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15; `rest` starts at field 3.
+    Ok((tick(11) + tick(12)) * 10.0)
 }
 
 /// Runs the sandbox crate's `spawn_overhead` example once; returns the
