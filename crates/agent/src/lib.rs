@@ -14,6 +14,7 @@
 //! channel; `source`/`poll` store events; `worker` answers them in order
 //! (`commands` for chat commands, `turn` for model turns); `outbox` sends.
 
+mod audit;
 mod budget;
 mod commands;
 mod compact;

@@ -1,18 +1,20 @@
 //! One turn: user message → (model → tools)* → answer, every step persisted
 //! so a turn cut short by kill -9 or shutdown resumes where it stopped.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use picoclaw_core::{
-    debug, info, warn, Caller, Cancel, ChatKind, ChatMessage, Completion, CompletionRequest,
+    debug, info, redact, warn, Caller, Cancel, ChatKind, ChatMessage, Completion, CompletionRequest,
     Inbound, InboundKind, Provider, ProviderError, Role, ToolContext, ToolOutput,
 };
 use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 use picoclaw_tools::ToolSet;
 
+use crate::audit;
 use crate::compact;
 use crate::db::Db;
 use crate::history::{History, Loaded};
@@ -373,18 +375,30 @@ impl Agent {
         let tools = self.tools_now().set.clone();
         let (name, args) = (call.name.clone(), call.arguments.clone());
         let started = Instant::now();
-        let output = tokio::task::spawn_blocking(move || tools.call(&name, &ctx, &args))
+        let mut output = tokio::task::spawn_blocking(move || tools.call(&name, &ctx, &args))
             .await
             .unwrap_or_else(|e| ToolOutput::error(format!("tool crashed: {e}")));
+        let took = started.elapsed();
         debug!(
             "tool {} for inbound {inbound_id}: {} in {} ms",
             call.name,
             if output.is_error { "error" } else { "ok" },
-            started.elapsed().as_millis()
+            took.as_millis()
         );
+        // Whatever a tool printed (a key in a file, a token in `env`)
+        // reaches neither the model, nor the history, nor the audit log.
+        if let Cow::Owned(clean) = redact::scrub(&output.content) {
+            output.content = clean;
+        }
         let is_error = output.is_error;
+        let record = audit::record(&at.caller, inbound_id, call, &output, took);
         let result = ChatMessage::tool_result(call.id.clone(), output.content.clone());
-        self.append(session, inbound_id, result).await?;
+        self.db
+            .call(move |s| {
+                s.append_message(session, Some(inbound_id), &result)?;
+                s.record_tool_call(&record)
+            })
+            .await?;
         if is_error {
             let n = failures
                 .entry((call.name.clone(), call.arguments.clone()))

@@ -10,6 +10,7 @@
 //! files and the environment; it builds nothing.
 
 mod agent;
+mod audit;
 mod ctx;
 mod discord;
 mod heartbeat;
@@ -32,6 +33,7 @@ mod web;
 use std::path::{Path, PathBuf};
 
 pub use agent::AgentConfig;
+pub use audit::AuditConfig;
 pub use discord::DiscordConfig;
 pub use heartbeat::HeartbeatConfig;
 pub use http::HttpConfig;
@@ -59,6 +61,7 @@ pub struct Config {
     pub agent: AgentConfig,
     pub store: StoreConfig,
     pub log: LogConfig,
+    pub audit: AuditConfig,
     /// `[http]`: shared by every outbound connection.
     pub http: HttpConfig,
     /// `Some` when `[channels.telegram]` is present and enabled.

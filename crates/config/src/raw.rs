@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use crate::agent::RawAgent;
+use crate::audit::RawAudit;
 use crate::discord::RawDiscord;
 use crate::heartbeat::RawHeartbeat;
 use crate::http::RawHttp;
@@ -23,6 +24,7 @@ pub(crate) struct RawConfig {
     pub agent: Option<RawAgent>,
     pub store: Option<RawStore>,
     pub log: Option<RawLog>,
+    pub audit: Option<RawAudit>,
     pub http: Option<RawHttp>,
     pub channels: Option<RawChannels>,
     pub providers: Option<Vec<RawProvider>>,

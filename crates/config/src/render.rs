@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use crate::{
-    agent, discord, heartbeat, http, mcp, providers, sandbox, scheduler, skills, store, telegram,
-    tools, Config, Secret, SecretSource,
+    agent, audit, discord, heartbeat, http, mcp, providers, sandbox, scheduler, skills, store,
+    telegram, tools, Config, Secret, SecretSource,
 };
 
 pub(crate) fn q(s: &str) -> String {
@@ -55,6 +55,7 @@ pub(crate) fn render(c: &Config) -> String {
     let _ = writeln!(o, "# effective configuration of {}", c.path.display());
     agent::render(&c.agent, &mut o);
     store::render(&c.store, &c.log, &mut o);
+    audit::render(&c.audit, &mut o);
     http::render(&c.http, &mut o);
     telegram::render(&c.telegram, &mut o);
     discord::render(&c.discord, &mut o);

@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::ctx::Ctx;
 use crate::raw::RawConfig;
 use crate::{
-    agent, discord, heartbeat, http, mcp, providers, sandbox, scheduler, skills, store, telegram,
-    tools, web, Config, ConfigError,
+    agent, audit, discord, heartbeat, http, mcp, providers, sandbox, scheduler, skills, store,
+    telegram, tools, web, Config, ConfigError,
 };
 
 pub(crate) fn resolve(
@@ -28,6 +28,7 @@ pub(crate) fn resolve(
     let store = store::resolve(&ctx, raw.store)?;
     let agent = agent::resolve(&ctx, raw.agent, &store.dir)?;
     let log = store::resolve_log(&ctx, raw.log)?;
+    let audit = audit::resolve(&ctx, raw.audit)?;
     let http = http::resolve(&ctx, raw.http)?;
     let telegram = telegram::resolve(&ctx, channels.telegram)?;
     let discord = discord::resolve(&ctx, channels.discord)?;
@@ -50,6 +51,7 @@ pub(crate) fn resolve(
         agent,
         store,
         log,
+        audit,
         http,
         telegram,
         discord,

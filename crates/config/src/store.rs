@@ -10,7 +10,7 @@ use picoclaw_store::StoreOptions;
 use serde::Deserialize;
 
 use crate::ctx::Ctx;
-use crate::render::q;
+use crate::render::{list, q};
 use crate::ConfigError;
 
 #[derive(Debug, Default, Deserialize)]
@@ -24,6 +24,7 @@ pub(crate) struct RawStore {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLog {
     pub level: Option<String>,
+    pub redact_patterns: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +36,9 @@ pub struct StoreConfig {
 #[derive(Debug, Clone)]
 pub struct LogConfig {
     pub level: Level,
+    /// Globs of words to hide from logs, the audit log and tool output
+    /// (on top of configured secrets and well-known key shapes).
+    pub redact_patterns: Vec<String>,
 }
 
 pub(crate) fn resolve(ctx: &Ctx<'_>, raw: Option<RawStore>) -> Result<StoreConfig, ConfigError> {
@@ -55,7 +59,19 @@ pub(crate) fn resolve(ctx: &Ctx<'_>, raw: Option<RawStore>) -> Result<StoreConfi
 }
 
 pub(crate) fn resolve_log(ctx: &Ctx<'_>, raw: Option<RawLog>) -> Result<LogConfig, ConfigError> {
-    let level = match raw.and_then(|l| l.level) {
+    let raw = raw.unwrap_or_default();
+    let mut redact_patterns = Vec::new();
+    for (i, p) in raw
+        .redact_patterns
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        picoclaw_core::redact::check_pattern(&p)
+            .map_err(|m| ctx.invalid("log.redact_patterns", format!("[{i}] {p:?}: {m}")))?;
+        redact_patterns.push(p);
+    }
+    let level = match raw.level {
         None => Level::Info,
         Some(s) => Level::parse(&s).ok_or_else(|| {
             ctx.invalid(
@@ -64,7 +80,10 @@ pub(crate) fn resolve_log(ctx: &Ctx<'_>, raw: Option<RawLog>) -> Result<LogConfi
             )
         })?,
     };
-    Ok(LogConfig { level })
+    Ok(LogConfig {
+        level,
+        redact_patterns,
+    })
 }
 
 /// `$STATE_DIRECTORY` (systemd `StateDirectory=`), else `/var/lib/picoclaw`
@@ -96,5 +115,10 @@ pub(crate) fn render(s: &StoreConfig, l: &LogConfig, o: &mut String) {
         q(&s.dir.display().to_string()),
         s.cache_size_kib
     );
-    let _ = writeln!(o, "[log]\nlevel = {}\n", q(l.level.as_str()));
+    let _ = writeln!(
+        o,
+        "[log]\nlevel = {}\nredact_patterns = {}\n",
+        q(l.level.as_str()),
+        list(&l.redact_patterns, true)
+    );
 }

@@ -505,3 +505,22 @@ fn scheduler_settings_are_checked_where_they_are_written() {
     assert!(c.scheduler.enabled);
     assert!(c.heartbeat.is_none(), "the heartbeat is off unless enabled");
 }
+
+#[test]
+fn redact_patterns_and_audit_retention_are_read_and_checked() {
+    let src = "[log]\nredact_patterns = [\"acme_live_*\", \"*.corp.example.com\"]\n\n[audit]\nretention_days = 7\n";
+    let c = parse_str(src, &[]).unwrap();
+    assert_eq!(c.log.redact_patterns, ["acme_live_*", "*.corp.example.com"]);
+    assert_eq!(c.audit.retention_days, 7);
+    let bare = parse_str("", &[]).unwrap();
+    assert_eq!(bare.audit.retention_days, 30);
+    assert!(bare.log.redact_patterns.is_empty());
+
+    let src = "[log]\nredact_patterns = [\"ok_pattern_*\", \"*\"]\n";
+    let (line, _, key, msg) = invalid(parse_str(src, &[]).unwrap_err());
+    assert_eq!((line, key.as_str()), (2, "log.redact_patterns"));
+    assert!(
+        msg.starts_with("[1] \"*\": needs at least 4 characters"),
+        "{msg}"
+    );
+}

@@ -45,6 +45,11 @@ pub struct ToolOutput {
     /// model sees the content either way; the flag drives the "same failing
     /// call three times" guard and provider `is_error` fields.
     pub is_error: bool,
+    /// A command's exit status (exec), for the audit log.
+    pub exit_code: Option<i32>,
+    /// What the sandbox enforced for this call (exec's enforcement label),
+    /// for the audit log.
+    pub sandbox: Option<String>,
 }
 
 impl ToolOutput {
@@ -52,6 +57,8 @@ impl ToolOutput {
         ToolOutput {
             content: content.into(),
             is_error: false,
+            exit_code: None,
+            sandbox: None,
         }
     }
 
@@ -59,7 +66,16 @@ impl ToolOutput {
         ToolOutput {
             content: content.into(),
             is_error: true,
+            exit_code: None,
+            sandbox: None,
         }
+    }
+
+    /// The same output, with how a command ended and under what sandbox.
+    pub fn with_run(mut self, exit_code: Option<i32>, sandbox: impl Into<String>) -> Self {
+        self.exit_code = exit_code;
+        self.sandbox = Some(sandbox.into());
+        self
     }
 }
 

@@ -17,6 +17,7 @@ Usage:
   picoclaw schedule list|remove ID [--config PATH]  scheduled jobs of every chat
   picoclaw mcp list | call SERVER TOOL [JSON]  MCP servers, their state and tools; call one
   picoclaw skills list [--config PATH]     the skills found, and files skipped
+  picoclaw audit [--since 1h] [--chat ID] [--json] [--config PATH] tool calls
   picoclaw help [COMMAND]                  help for a command
   picoclaw --version
 
@@ -110,6 +111,15 @@ pub enum McpAction {
     },
 }
 
+const AUDIT_HELP: &str = "\
+Usage: picoclaw audit [--since DURATION] [--chat ID] [--json] [--config PATH]
+
+Prints the tool-call audit log: time, chat, user, tool, arguments (secrets
+redacted), ok/error/denied, exit code, duration and the sandbox label, oldest
+first. DURATION is a number with s, m, h or d (default 1d). --chat takes a
+chat id or CHANNEL:ID (telegram:42). --json prints one JSON object per line.
+Rows older than [audit] retention_days are deleted daily by the daemon.";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Run,
@@ -117,6 +127,7 @@ pub enum Command {
     Usage {
         since: Option<u64>,
     },
+    Audit(crate::audit::Query),
     CheckConfig,
     Doctor {
         probe: bool,
@@ -162,6 +173,7 @@ pub fn help_for(command: Option<&str>) -> Option<&'static str> {
         Some("schedule") => SCHEDULE_HELP,
         Some("mcp") => MCP_HELP,
         Some("skills") => SKILLS_HELP,
+        Some("audit") => AUDIT_HELP,
         Some(_) => return None,
     })
 }
@@ -176,6 +188,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
     let mut help_topic = None;
     let mut probe = false;
     let mut since = None;
+    let mut chat = None;
+    let mut json = false;
     let mut rest: Vec<String> = Vec::new();
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
@@ -203,11 +217,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
                 );
             }
             Long("probe") if command.as_deref() == Some("doctor") => probe = true,
-            Long("since") if command.as_deref() == Some("usage") => {
+            Long("chat") if command.as_deref() == Some("audit") => {
+                let v = p.value().map_err(|e| e.to_string())?;
+                chat = Some(
+                    v.into_string()
+                        .map_err(|_| String::from("--chat: not valid UTF-8"))?,
+                );
+            }
+            Long("json") if command.as_deref() == Some("audit") => json = true,
+            Long("since") if matches!(command.as_deref(), Some("usage" | "audit")) => {
                 let v = p.value().map_err(|e| e.to_string())?;
                 let v = v.to_string_lossy();
                 since = Some(parse_duration(&v).ok_or_else(|| {
-                    format!("usage: --since {v:?}: use a number with s, m, h or d, e.g. 7d")
+                    format!("--since {v:?}: use a number with s, m, h or d, e.g. 7d")
                 })?);
             }
             Value(v)
@@ -285,6 +307,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
                 ))
             }
         },
+        "audit" => Command::Audit(crate::audit::Query { since, chat, json }),
         "help" => Command::Help(help_topic),
         "version" => Command::Version,
         other => return Err(format!("unknown command {other:?}; see `picoclaw --help`")),
@@ -329,6 +352,25 @@ mod tests {
 
     fn p(args: &[&str]) -> Result<Cli, String> {
         parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn audit_takes_since_chat_and_json() {
+        assert_eq!(
+            p(&["audit", "--since", "1h", "--chat", "telegram:42", "--json"])
+                .unwrap()
+                .command,
+            Command::Audit(crate::audit::Query {
+                since: Some(3600),
+                chat: Some("telegram:42".into()),
+                json: true
+            })
+        );
+        assert_eq!(
+            p(&["audit"]).unwrap().command,
+            Command::Audit(crate::audit::Query::default())
+        );
+        assert!(p(&["usage", "--json"]).is_err());
     }
 
     #[test]

@@ -55,6 +55,8 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
     info!("picoclaw {} running", env!("CARGO_PKG_VERSION"));
     let mut watchdog = watchdog_interval().map(tokio::time::interval);
     let mut file_check = tokio::time::interval(DB_FILE_CHECK);
+    // The first tick is immediate: a daemon restarted daily still prunes.
+    let mut prune = tokio::time::interval(std::time::Duration::from_secs(86_400));
     let mut saved = LinksSaved::default();
     let mut outcome = Ok(());
     loop {
@@ -67,6 +69,7 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
                 }
                 saved.save(&db, &links).await;
             }
+            _ = prune.tick() => crate::audit::prune(&db, &config).await,
             _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { info!("SIGINT: shutting down"); break; }
             _ = hup.recv() => reload(&config),

@@ -2,6 +2,7 @@
 //! behaviour lives in the library crates; this file only wires them.
 
 mod asuser;
+mod audit;
 mod cli;
 mod daemon;
 mod doctor;
@@ -126,6 +127,7 @@ fn main() -> ExitCode {
             cli::McpAction::Call { server, tool, args } => mcp::call(&c, &server, &tool, &args),
         }),
         cli::Command::SkillsList => load(&cli.config).and_then(|c| skills::list(&c)),
+        cli::Command::Audit(q) => load(&cli.config).and_then(|c| audit::run(&c, &q)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,6 +146,7 @@ fn load(path: &Option<std::path::PathBuf>) -> Result<picoclaw_config::Config, Fa
     let config =
         picoclaw_config::load(path.as_deref()).map_err(|e| Failure::Config(e.to_string()))?;
     init_log(Some(config.log.level));
+    picoclaw_core::redact::set_user_patterns(&config.log.redact_patterns);
     // Before any client exists: every HTTPS connection (channels,
     // providers, MCP, doctor's checks) trusts these roots.
     picoclaw_http::install(config.http.trust());

@@ -53,7 +53,7 @@ pub fn run(config: &Config, since: Option<u64>) -> Result<(), Failure> {
     Ok(())
 }
 
-fn span(secs: u64) -> String {
+pub(crate) fn span(secs: u64) -> String {
     match secs {
         s if s % 86_400 == 0 => format!("{} day(s)", s / 86_400),
         s if s % 3600 == 0 => format!("{} hour(s)", s / 3600),

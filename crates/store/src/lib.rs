@@ -1,6 +1,6 @@
 //! picoclaw's embedded SQLite store: channel cursors and inbound events
 //! (the exactly-once ingest), sessions and their messages, the outbox of
-//! rendered reply chunks, token usage, audit log, schedules and long-term
+//! rendered reply chunks, token usage, the tool-call audit log, schedules and long-term
 //! memory — one file, `picoclaw.db`, in the state directory, in WAL mode,
 //! with numbered migrations in `PRAGMA user_version`.
 //!
@@ -11,6 +11,7 @@
 //! `Sync`; share it as `Arc<Mutex<Store>>` and call it off the async
 //! threads.
 
+mod audit;
 mod error;
 mod inbound;
 mod memory;
@@ -21,6 +22,7 @@ mod session;
 mod store;
 mod usage;
 
+pub use audit::{AuditFilter, AuditStatus, ToolAudit};
 pub use error::StoreError;
 pub use inbound::{InboundRow, InboundStatus};
 pub use memory::{MemoryHit, SHARED_SCOPE};

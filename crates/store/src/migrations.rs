@@ -253,8 +253,32 @@ CREATE INDEX schedules_due ON schedules (next_run_at);
 CREATE INDEX schedules_chat ON schedules (channel, chat_id);
 "#;
 
+/// One row per tool call, for `picoclaw audit`. V1's `audit (kind,
+/// detail)` stays for free-form events; tool calls get typed columns so
+/// they can be filtered and pruned by time. `arguments` and `detail` are
+/// redacted before they get here. `status` 'denied' is a call a policy
+/// refused before it ran.
+const V4: &str = r#"
+CREATE TABLE tool_audit (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    chat_id     TEXT NOT NULL,
+    user_id     TEXT NOT NULL,
+    inbound_id  INTEGER REFERENCES inbound (id) ON DELETE SET NULL,
+    tool        TEXT NOT NULL,
+    arguments   TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('ok', 'error', 'denied')),
+    exit_code   INTEGER,
+    duration_ms INTEGER NOT NULL,
+    sandbox     TEXT,
+    detail      TEXT
+) STRICT;
+CREATE INDEX tool_audit_at ON tool_audit (at);
+"#;
+
 /// In order; the schema version is the number of scripts applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The newest schema version this binary understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -50,11 +50,13 @@ impl ExecTool {
             text.push_str(&out.stderr);
         }
         let failed = out.exit_code != Some(0) || out.timed_out || out.cancelled;
+        let exit = out.exit_code.or_else(|| out.signal.map(|s| 128 + s));
         Ok(if failed {
             ToolOutput::error(text)
         } else {
             ToolOutput::ok(text)
-        })
+        }
+        .with_run(exit, out.enforcement.to_string()))
     }
 }
 
@@ -117,6 +119,9 @@ mod tests {
         let first = out.content.lines().next().unwrap();
         assert!(first.starts_with("exit 3 after "), "{first}");
         assert!(first.contains("[sandbox: "), "{first}");
+        assert_eq!(out.exit_code, Some(3));
+        let label = out.sandbox.as_deref().unwrap();
+        assert!(first.ends_with(&format!("[sandbox: {label}]")), "{first}");
         assert!(
             out.content
                 .ends_with("--- stdout ---\nhi\n\n--- stderr ---\noops\n"),

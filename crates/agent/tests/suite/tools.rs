@@ -187,3 +187,80 @@ async fn a_tool_source_that_changes_is_offered_from_the_next_call_on() {
         .unwrap();
     assert_eq!(result.content, "late result");
 }
+
+#[tokio::test]
+async fn secrets_in_tool_output_never_reach_the_model_and_every_call_is_audited() {
+    let h = Harness::new("redact");
+    picoclaw_core::redact::register("config-held-token-0123456789");
+    let calls = Arc::new(AtomicUsize::new(0));
+    h.llm
+        .push(call("leaky", r#"{"what":"env"}"#))
+        .push(call("leaky", r#"{"what":"fail"}"#))
+        .push(Step::Text("done".into()));
+    h.chan.push("1", "show me");
+    let tool = FakeTool::boxed("leaky", calls.clone(), |_, args, _| {
+        if args["what"] == "fail" {
+            return ToolOutput::error("no such file: id_rsa");
+        }
+        ToolOutput::ok(
+            "TOKEN_FROM_CONFIG=config-held-token-0123456789\n\
+             key sk-proj-0123456789abcdefABCDEF\n\
+             -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg\n-----END EC PRIVATE KEY-----\n",
+        )
+    });
+    h.run_until(vec![tool], Duration::from_secs(1), |h| {
+        !h.chan.sent().is_empty()
+    })
+    .await;
+    let reqs = h.llm.requests();
+    let seen: Vec<String> = reqs[2]
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Tool)
+        .map(|m| m.content.clone())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "TOKEN_FROM_CONFIG=***\nkey sk-***\n-----BEGIN EC PRIVATE KEY-----***-----END EC PRIVATE KEY-----\n",
+            "no such file: id_rsa"
+        ]
+    );
+    let rows =
+        h.db.call(|s| {
+            s.tool_calls(&picoclaw_store::AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+        })
+        .await
+        .unwrap();
+    let summary: Vec<(&str, &str, &str, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.tool.as_str(),
+                r.arguments.as_str(),
+                r.status.as_str(),
+                r.detail.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("leaky", r#"{"what":"env"}"#, "ok", None),
+            (
+                "leaky",
+                r#"{"what":"fail"}"#,
+                "error",
+                Some("no such file: id_rsa")
+            ),
+        ]
+    );
+    let who: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r.channel.as_str(), r.chat_id.as_str(), r.user_id.as_str()))
+        .collect();
+    assert_eq!(who, [("fake", "1", "1"), ("fake", "1", "1")]);
+}

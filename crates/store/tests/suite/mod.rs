@@ -1,3 +1,4 @@
+mod audit;
 mod errors;
 mod ingest;
 mod memory;

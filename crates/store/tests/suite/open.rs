@@ -46,6 +46,7 @@ fn opening_an_empty_directory_creates_the_full_schema_in_wal_mode() {
             "outbox",
             "schedules",
             "sessions",
+            "tool_audit",
             "usage"
         ]
     );
