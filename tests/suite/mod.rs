@@ -15,6 +15,7 @@ mod faults;
 mod files;
 mod https;
 mod mcp;
+mod newcomer;
 mod providers;
 mod schedule;
 mod signals;

@@ -603,8 +603,15 @@ async fn wait_or_cancel(
 }
 
 fn provider_failure(e: &ProviderError) -> Reply {
-    warn!("model call failed: {e}");
     match e {
+        // The provider chain says this once, when it happens.
+        ProviderError::Unreachable { .. } => debug!("model call failed: {e}"),
+        _ => warn!("model call failed: {e}"),
+    }
+    match e {
+        ProviderError::Unreachable { url, reason, hint } => Reply::failed(format!(
+            "I can't reach the model at {url} ({reason}). To fix it: {hint}."
+        )),
         ProviderError::ContextLength { .. } => Reply::failed(
             "This conversation is too long for the model, even after summarising the older part. Send /new to start a fresh one.",
         ),

@@ -164,6 +164,13 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// Every default, nothing enabled: what `doctor` and `sandbox` use when no
+/// config file exists. `path` is where a file would be looked for first
+/// (it need not exist).
+pub fn defaults(path: &Path) -> Result<Config, ConfigError> {
+    parse(path, "", &|name| std::env::var(name).ok())
+}
+
 /// Parses and validates `src` as if read from `path`. Pure apart from
 /// reading `*_file` secrets; `env` answers `${VAR}` lookups.
 pub fn parse(

@@ -41,6 +41,16 @@ pub enum ProviderError {
     /// Connection refused/reset, DNS, TLS or timeout. Retryable.
     #[error("transport error: {0}")]
     Transport(String),
+    /// Nothing answers at the provider's address: connection refused, no
+    /// route, or the host name does not resolve (a local server that is
+    /// not started, a typo in `base_url`). Retryable; `hint` says what to
+    /// start or set.
+    #[error("cannot reach {url} ({reason}); {hint}")]
+    Unreachable {
+        url: String,
+        reason: String,
+        hint: String,
+    },
     /// HTTP 429. Retryable after `retry_after` when the server said so.
     #[error("rate limited (HTTP 429){}", retry_hint(.retry_after))]
     RateLimited { retry_after: Option<Duration> },
@@ -83,6 +93,7 @@ impl ProviderError {
         matches!(
             self,
             ProviderError::Transport(_)
+                | ProviderError::Unreachable { .. }
                 | ProviderError::RateLimited { .. }
                 | ProviderError::Server { .. }
                 | ProviderError::Decode(_)

@@ -30,6 +30,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
 }
 
 async fn main_loop(config: Config) -> Result<(), Failure> {
+    nothing_to_answer(&config)?;
     let store = setup::open_store(&config)?;
     let db = Db::new(store);
     let (mut runtime, sched) = setup::runtime(&config, db.clone())?;
@@ -98,6 +99,20 @@ async fn main_loop(config: Config) -> Result<(), Failure> {
     saved.save(&db, &links).await;
     finish(&db)?;
     outcome
+}
+
+/// Started by hand with no chat channel enabled, the daemon would idle
+/// with nothing to answer: say what is missing and what fixes it, and
+/// stop. Under a service manager (no terminal) it idles as configured.
+fn nothing_to_answer(config: &Config) -> Result<(), Failure> {
+    use std::io::IsTerminal;
+    if config.telegram.is_some() || config.discord.is_some() || !std::io::stderr().is_terminal() {
+        return Ok(());
+    }
+    Err(Failure::Config(format!(
+        "no chat channel is enabled in {}, so the daemon would have nothing to answer.\n  Run `picoclaw onboard` to set up Telegram or Discord, or `picoclaw agent` to chat from this terminal.",
+        config.path.display()
+    )))
 }
 
 /// Each channel's link, saved for `picoclaw doctor` (see `links.rs`).

@@ -84,14 +84,15 @@ fn main() -> ExitCode {
             eprintln!("picoclaw: {} is valid", c.path.display());
         }),
         cli::Command::Doctor { probe } => {
-            let config = load(&cli.config).map_err(|f| match f {
-                Failure::Config(m) | Failure::Runtime(m) => m,
-            });
+            let (config, defaults) = match load_or_defaults(&cli.config) {
+                Ok((c, note)) => (Ok(c), note),
+                Err(f) => (Err(f.to_string()), None),
+            };
             let probed = match (&config, probe) {
                 (Ok(c), true) => Some(doctor::probe_table(c)),
                 _ => None,
             };
-            let (report, mut ok) = doctor::run(config);
+            let (report, mut ok) = doctor::run(config, defaults.as_deref());
             println!("{report}");
             if let Some((table, probe_ok)) = probed {
                 println!("\n{table}");
@@ -105,17 +106,26 @@ fn main() -> ExitCode {
                 )))
             }
         }
-        cli::Command::Sandbox(action) => load(&cli.config).and_then(|c| match action {
-            cli::SandboxAction::Explain => {
-                print!("{}", doctor::sandbox_explain(&c));
-                Ok(())
-            }
-            cli::SandboxAction::Run(argv) => match doctor::sandbox_run(&c, &argv) {
-                Ok(0) => Ok(()),
-                Ok(code) => std::process::exit(code),
-                Err(m) => Err(Failure::Runtime(m)),
-            },
-        }),
+        cli::Command::Sandbox(action) => {
+            load_or_defaults(&cli.config).and_then(|(c, defaults)| {
+                if let Some(note) = &defaults {
+                    eprintln!("picoclaw: {note}; using built-in defaults (`picoclaw onboard` writes a config)");
+                }
+                match action {
+                    cli::SandboxAction::Explain => {
+                        print!("{}", doctor::sandbox_explain(&c).map_err(Failure::Runtime)?);
+                        Ok(())
+                    }
+                    cli::SandboxAction::Run(argv) => {
+                        match doctor::sandbox_run(&c, defaults.is_some(), &argv) {
+                            Ok(0) => Ok(()),
+                            Ok(code) => std::process::exit(code),
+                            Err(m) => Err(Failure::Runtime(m)),
+                        }
+                    }
+                }
+            })
+        }
         cli::Command::Agent { message } => {
             load(&cli.config).and_then(|c| terminal::run(c, message))
         }
@@ -143,14 +153,47 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Option<std::path::PathBuf>) -> Result<picoclaw_config::Config, Failure> {
-    let config =
-        picoclaw_config::load(path.as_deref()).map_err(|e| Failure::Config(e.to_string()))?;
+    let config = picoclaw_config::load(path.as_deref()).map_err(|e| match e {
+        picoclaw_config::ConfigError::NotFound { .. } => {
+            Failure::Config(format!("{e}\n  {ONBOARD_HINT}"))
+        }
+        e => Failure::Config(e.to_string()),
+    })?;
+    Ok(configure(config))
+}
+
+/// The one command that sets picoclaw up.
+pub const ONBOARD_HINT: &str =
+    "`picoclaw onboard` writes one: it asks for a provider, its key and a chat channel";
+
+/// For the commands that are useful before any setup (`doctor`,
+/// `sandbox`): the config, or, when no file exists at any default location
+/// and none was named, the built-in defaults with a note saying where
+/// files were looked for.
+fn load_or_defaults(
+    path: &Option<std::path::PathBuf>,
+) -> Result<(picoclaw_config::Config, Option<String>), Failure> {
+    match picoclaw_config::load(path.as_deref()) {
+        Ok(c) => Ok((configure(c), None)),
+        Err(picoclaw_config::ConfigError::NotFound { tried }) => {
+            let first = tried.first().cloned().unwrap_or_default();
+            let config =
+                picoclaw_config::defaults(&first).map_err(|e| Failure::Config(e.to_string()))?;
+            let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+            let note = format!("no config file found (tried {})", tried.join(", "));
+            Ok((configure(config), Some(note)))
+        }
+        Err(e) => Err(Failure::Config(e.to_string())),
+    }
+}
+
+fn configure(config: picoclaw_config::Config) -> picoclaw_config::Config {
     init_log(Some(config.log.level));
     picoclaw_core::redact::set_user_patterns(&config.log.redact_patterns);
     // Before any client exists: every HTTPS connection (channels,
     // providers, MCP, doctor's checks) trusts these roots.
     picoclaw_http::install(config.http.trust());
-    Ok(config)
+    config
 }
 
 /// `PICOCLAW_LOG` wins over `log.level`.

@@ -7,9 +7,12 @@
 //! `Request` error): another model would most likely refuse it too, and the
 //! user should see the reason.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use picoclaw_core::{debug, warn, Backoff, Completion, CompletionRequest, Provider, ProviderError};
+use picoclaw_core::{
+    debug, error, info, warn, Backoff, Completion, CompletionRequest, Provider, ProviderError,
+};
 
 use crate::ProviderOptions;
 
@@ -40,6 +43,11 @@ type Sleep = dyn Fn(Duration) + Send + Sync;
 /// Providers in preference order; itself a [`Provider`].
 pub struct Chain {
     providers: Vec<Box<dyn Provider>>,
+    /// Per provider: its address was found unreachable and that was
+    /// logged. Until it answers again each request tries it once, quietly:
+    /// a stopped local server is one error line, not a retry stack per
+    /// message.
+    down: Vec<AtomicBool>,
     policy: RetryPolicy,
     sleep: Box<Sleep>,
 }
@@ -47,6 +55,7 @@ pub struct Chain {
 impl Chain {
     pub fn new(providers: Vec<Box<dyn Provider>>, policy: RetryPolicy) -> Chain {
         Chain {
+            down: providers.iter().map(|_| AtomicBool::new(false)).collect(),
             providers,
             policy,
             sleep: Box::new(std::thread::sleep),
@@ -69,17 +78,36 @@ impl Chain {
     /// retry budget is spent; returns the last error.
     fn attempt(
         &self,
+        i: usize,
         p: &dyn Provider,
         req: &CompletionRequest<'_>,
     ) -> Result<Completion, ProviderError> {
         let mut backoff = Backoff::new(self.policy.base_delay, self.policy.max_delay);
         let mut retries = 0;
+        let down = &self.down[i];
+        let was_down = down.load(Ordering::Relaxed);
         loop {
             let err = match p.complete(req) {
-                Ok(c) => return Ok(c),
+                Ok(c) => {
+                    if down.swap(false, Ordering::Relaxed) {
+                        info!("{}: reachable again", p.label());
+                    }
+                    return Ok(c);
+                }
                 Err(e) => e,
             };
+            let unreachable = matches!(err, ProviderError::Unreachable { .. });
+            if unreachable && was_down {
+                debug!("{}: still down: {err}", p.label());
+                return Err(err);
+            }
             if !err.is_retryable() || retries >= self.policy.max_retries {
+                if unreachable && !down.swap(true, Ordering::Relaxed) {
+                    error!(
+                        "{}: {err} (said once; until it answers, each message tries it once without retries)",
+                        p.label()
+                    );
+                }
                 return Err(err);
             }
             let delay = match &err {
@@ -98,12 +126,21 @@ impl Chain {
                 return Err(err);
             }
             retries += 1;
-            warn!(
-                "{}: {err}; retry {retries}/{} in {}ms",
-                p.label(),
-                self.policy.max_retries,
-                delay.as_millis()
-            );
+            if unreachable {
+                debug!(
+                    "{}: {err}; retry {retries}/{} in {}ms",
+                    p.label(),
+                    self.policy.max_retries,
+                    delay.as_millis()
+                );
+            } else {
+                warn!(
+                    "{}: {err}; retry {retries}/{} in {}ms",
+                    p.label(),
+                    self.policy.max_retries,
+                    delay.as_millis()
+                );
+            }
             (self.sleep)(delay);
         }
     }
@@ -117,7 +154,8 @@ impl Provider for Chain {
     fn complete(&self, req: &CompletionRequest<'_>) -> Result<Completion, ProviderError> {
         let mut last = None;
         for (i, p) in self.providers.iter().enumerate() {
-            match self.attempt(p.as_ref(), req) {
+            let was_down = self.down[i].load(Ordering::Relaxed);
+            match self.attempt(i, p.as_ref(), req) {
                 Ok(mut c) => {
                     if c.served_by.is_empty() {
                         c.served_by = p.label();
@@ -129,6 +167,10 @@ impl Provider for Chain {
                     return Ok(c);
                 }
                 Err(e) if !e.allows_fallback() => return Err(e),
+                Err(e) if was_down && matches!(e, ProviderError::Unreachable { .. }) => {
+                    debug!("{} is down; trying the next provider", p.label());
+                    last = Some(e);
+                }
                 Err(e) => {
                     if let Some(next) = self.providers.get(i + 1) {
                         warn!(
@@ -332,6 +374,53 @@ mod tests {
         ));
         assert_eq!(*calls.lock().unwrap(), vec!["a", "a", "b"]);
         assert_eq!(slept.lock().unwrap().len(), 1);
+    }
+
+    fn refused() -> ProviderError {
+        ProviderError::Unreachable {
+            url: "http://127.0.0.1:11434/v1".into(),
+            reason: "connection refused".into(),
+            hint: "start Ollama".into(),
+        }
+    }
+
+    #[test]
+    fn an_unreachable_provider_is_retried_once_then_tried_once_per_request_until_it_answers() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            ..RetryPolicy::default()
+        };
+        let (c, calls, slept) = chain(
+            vec![(
+                "a",
+                vec![
+                    Err(refused()),
+                    Err(refused()),
+                    Err(refused()),
+                    Err(refused()),
+                    Err(refused()),
+                    Ok("back"),
+                    Err(refused()),
+                    Err(refused()),
+                    Err(refused()),
+                ],
+            )],
+            policy,
+        );
+        assert!(matches!(ask(&c), Err(ProviderError::Unreachable { .. })));
+        assert_eq!(
+            calls.lock().unwrap().len(),
+            3,
+            "first request: full retries"
+        );
+        assert!(matches!(ask(&c), Err(ProviderError::Unreachable { .. })));
+        assert!(matches!(ask(&c), Err(ProviderError::Unreachable { .. })));
+        assert_eq!(calls.lock().unwrap().len(), 5, "then one attempt each");
+        assert_eq!(slept.lock().unwrap().len(), 2, "and no waiting");
+        assert_eq!(ask(&c).unwrap().message.content, "back");
+        // Answered once: the next failure gets its retries again.
+        assert!(ask(&c).is_err());
+        assert_eq!(calls.lock().unwrap().len(), 9);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 mod anthropic;
 mod chain;
 mod openai;
+mod reach;
 mod status;
 
 use std::time::Duration;

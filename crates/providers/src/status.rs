@@ -14,7 +14,7 @@ pub(crate) fn post(
 ) -> Result<Vec<u8>, ProviderError> {
     let resp = client
         .post_json(url, headers, body, None)
-        .map_err(from_http)?;
+        .map_err(|e| crate::reach::classify(e, url))?;
     if resp.is_success() {
         Ok(resp.body)
     } else {

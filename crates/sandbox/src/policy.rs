@@ -152,9 +152,22 @@ impl Policy {
             allow_net_ports: Vec::new(),
             limits: Limits::default(),
             run_as: None,
-            tmp_root: std::env::temp_dir().join("picoclaw-sandbox"),
+            tmp_root: default_tmp_root(),
         }
     }
+}
+
+/// `/tmp/picoclaw-sandbox` for root, `/tmp/picoclaw-sandbox-UID` for
+/// anyone else: the directory must belong to whoever runs picoclaw, so
+/// users on one machine (root's daemon, a user trying `picoclaw sandbox
+/// run`) cannot share it.
+fn default_tmp_root() -> PathBuf {
+    let uid = nix::unistd::geteuid().as_raw();
+    let name = match uid {
+        0 => String::from("picoclaw-sandbox"),
+        n => format!("picoclaw-sandbox-{n}"),
+    };
+    std::env::temp_dir().join(name)
 }
 
 /// System roots a shell and common tools need: binaries, libraries, `/etc`

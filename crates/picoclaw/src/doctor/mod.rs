@@ -7,6 +7,7 @@
 
 mod explain;
 mod mcp;
+mod sandbox_cli;
 mod selftest;
 
 use std::path::Path;
@@ -37,7 +38,9 @@ impl Report {
 }
 
 /// Returns the report text and whether everything needed works.
-pub fn run(config: Result<Config, String>) -> (String, bool) {
+/// `defaults` is set when no config file exists and built-in defaults
+/// stand in: it says where files were looked for.
+pub fn run(config: Result<Config, String>, defaults: Option<&str>) -> (String, bool) {
     let mut r = Report {
         lines: Vec::new(),
         failed: false,
@@ -76,13 +79,20 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
         );
     }
 
-    let config = match config {
-        Ok(c) => {
+    let config = match (config, defaults) {
+        (Ok(c), Some(note)) => {
+            r.warn(
+                "config",
+                format!("{note}; built-in defaults shown. `picoclaw onboard` writes one"),
+            );
+            c
+        }
+        (Ok(c), None) => {
             r.ok("config", c.path.display().to_string());
             r.ok("tls roots", c.http.trust().describe());
             c
         }
-        Err(e) => {
+        (Err(e), _) => {
             r.fail("config", e);
             return (r.lines.join("\n"), false);
         }
@@ -90,59 +100,22 @@ pub fn run(config: Result<Config, String>) -> (String, bool) {
     if let Some((uid, gid)) = setup::tool_ids(&config) {
         r.ok("tool user", format!("tools run as uid {uid} gid {gid}"));
     }
-    check_state_dir(&mut r, &config.store.dir);
-    match setup::open_store(&config) {
-        Ok(store) => match store.health() {
-            Ok(h) if h.integrity_ok => r.ok(
-                "database",
-                format!(
-                    "{} (schema v{}, {}, {} KiB, {} pending in, {} pending out)",
-                    store.path().display(),
-                    h.schema_version,
-                    h.journal_mode,
-                    h.size_bytes / 1024,
-                    h.pending_inbound,
-                    h.pending_outbox
-                ),
+    if defaults.is_some() && !config.store.dir.exists() {
+        // Without a config nothing is set up yet: say what the first run
+        // will create instead of creating it from a diagnostic.
+        r.ok(
+            "state dir",
+            format!(
+                "{} does not exist yet; the first run creates it",
+                config.store.dir.display()
             ),
-            Ok(_) => r.fail(
-                "database",
-                "integrity check failed; move the file aside to start fresh",
-            ),
-            Err(e) => r.fail("database", e.to_string()),
-        },
-        Err(e) => r.fail("database", e.to_string()),
+        );
+    } else {
+        check_state_dir(&mut r, &config.store.dir);
+        check_database(&mut r, &config);
+        report_links(&mut r, &config);
     }
-    report_links(&mut r, &config);
-    match &config.telegram {
-        None => r.ok("telegram", "disabled"),
-        Some(_) => match setup::telegram_options(&config)
-            .map(picoclaw_channels::telegram::Telegram::connect)
-        {
-            Some(Ok(t)) => r.ok(
-                "telegram",
-                format!("token accepted, bot @{}", t.bot_username()),
-            ),
-            Some(Err(picoclaw_core::ChannelError::Fatal(m))) => r.fail("telegram", m),
-            Some(Err(e)) => r.warn(
-                "telegram",
-                format!("cannot reach the Bot API right now: {e}"),
-            ),
-            None => {}
-        },
-    }
-    match setup::discord_options(&config).map(picoclaw_channels::discord::Discord::connect) {
-        None => r.ok("discord", "disabled"),
-        Some(Ok(d)) => r.ok(
-            "discord",
-            format!("token accepted, bot {}", d.bot_username()),
-        ),
-        Some(Err(picoclaw_core::ChannelError::Fatal(m))) => r.fail("discord", m),
-        Some(Err(e)) => r.warn(
-            "discord",
-            format!("cannot reach the Discord API right now: {e}"),
-        ),
-    }
+    channels(&mut r, &config);
     if config.providers.is_empty() {
         r.warn("providers", "none configured; nothing can answer");
     } else {
@@ -181,31 +154,64 @@ fn report_links(r: &mut Report, config: &Config) {
     }
 }
 
+pub use sandbox_cli::{sandbox_explain, sandbox_run};
 pub use selftest::{probe_table, PROBE_ARG};
 
-/// `picoclaw sandbox explain`.
-pub fn sandbox_explain(config: &Config) -> String {
-    let policy = setup::sandbox_policy(config, &config.agent.workspace);
-    explain::explain(&policy, &picoclaw_sandbox::probe())
+fn check_database(r: &mut Report, config: &Config) {
+    match setup::open_store(config) {
+        Ok(store) => match store.health() {
+            Ok(h) if h.integrity_ok => r.ok(
+                "database",
+                format!(
+                    "{} (schema v{}, {}, {} KiB, {} pending in, {} pending out)",
+                    store.path().display(),
+                    h.schema_version,
+                    h.journal_mode,
+                    h.size_bytes / 1024,
+                    h.pending_inbound,
+                    h.pending_outbox
+                ),
+            ),
+            Ok(_) => r.fail(
+                "database",
+                "integrity check failed; move the file aside to start fresh",
+            ),
+            Err(e) => r.fail("database", e.to_string()),
+        },
+        Err(e) => r.fail("database", e.to_string()),
+    }
 }
 
-/// `picoclaw sandbox run -- CMD…`: prints the command's output and the
-/// label; returns its exit code (128 + signal when killed).
-pub fn sandbox_run(config: &Config, argv: &[String]) -> Result<i32, String> {
-    let policy = setup::sandbox_policy(config, &config.agent.workspace);
-    let out = picoclaw_sandbox::run(
-        &policy,
-        picoclaw_sandbox::Cmd::Argv(argv),
-        None,
-        &picoclaw_core::Cancel::new(),
-    )
-    .map_err(|e| e.to_string())?;
-    print!("{}", out.stdout);
-    eprint!("{}", out.stderr);
-    eprintln!("picoclaw sandbox: {}", out.summary());
-    Ok(out
-        .exit_code
-        .unwrap_or_else(|| 128 + out.signal.unwrap_or(0)))
+fn channels(r: &mut Report, config: &Config) {
+    match &config.telegram {
+        None => r.ok("telegram", "disabled"),
+        Some(_) => match setup::telegram_options(config)
+            .map(picoclaw_channels::telegram::Telegram::connect)
+        {
+            Some(Ok(t)) => r.ok(
+                "telegram",
+                format!("token accepted, bot @{}", t.bot_username()),
+            ),
+            Some(Err(picoclaw_core::ChannelError::Fatal(m))) => r.fail("telegram", m),
+            Some(Err(e)) => r.warn(
+                "telegram",
+                format!("cannot reach the Bot API right now: {e}"),
+            ),
+            None => {}
+        },
+    }
+    match setup::discord_options(config).map(picoclaw_channels::discord::Discord::connect) {
+        None => r.ok("discord", "disabled"),
+        Some(Ok(d)) => r.ok(
+            "discord",
+            format!("token accepted, bot {}", d.bot_username()),
+        ),
+        Some(Err(picoclaw_core::ChannelError::Fatal(m))) => r.fail("discord", m),
+        Some(Err(e)) => r.warn(
+            "discord",
+            format!("cannot reach the Discord API right now: {e}"),
+        ),
+    }
 }
 
 fn check_state_dir(r: &mut Report, dir: &Path) {

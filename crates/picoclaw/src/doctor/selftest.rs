@@ -40,6 +40,11 @@ const PROBES: [&str; 7] = [
     "fork bomb under the process limit",
 ];
 
+/// The uid the fork-bomb probe runs as when picoclaw is root: one no
+/// account uses (below the 2^31 limit some tools assume), so the probe
+/// competes with no real process for RLIMIT_NPROC.
+const FORK_BOMB_UID: u32 = 2_147_483_600;
+
 const BACKENDS: [Backend; 3] = [Backend::Landlock, Backend::Namespaces, Backend::Both];
 
 /// The backend `policy` resolves to on a kernel with `caps`, or `None`
@@ -160,6 +165,8 @@ impl Scratch {
         }
         let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
         mode(root, 0o711)?;
+        // Searchable by all: the fork-bomb probe runs as a uid of its own.
+        mode(&ws, 0o711)?;
         mode(&conf, 0o755)?;
         mode(&outside, 0o777)?;
         let secret = conf.join("config.toml");
@@ -276,6 +283,14 @@ impl Scratch {
             _ => {
                 // A cap of a few times the limit ends a missing limit quickly.
                 let cap = policy.limits.processes.saturating_mul(4).to_string();
+                // RLIMIT_NPROC counts every process of the uid: run as the
+                // tool user, the bomb would leave a running daemon's tools
+                // (same uid) unable to fork until it ends.
+                let mut own = policy.clone();
+                if own.run_as.is_some() {
+                    own.run_as = Some((FORK_BOMB_UID, FORK_BOMB_UID));
+                }
+                let policy = &own;
                 self.exec(policy, caps, &["fork-bomb", &cap]).map(|o| {
                     let made = o
                         .stdout
