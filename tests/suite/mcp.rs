@@ -380,6 +380,23 @@ fn the_model_calls_an_mcp_tool_through_the_daemon_and_reads_its_result() {
     p.say(r#"please [[call mcp_everything_echo {"message":"ping-42"}]]"#);
     assert_eq!(p.replies(1), ["done: Echo: ping-42"]);
     assert_eq!(p.tool_messages(1), ["Echo: ping-42"]);
+    // The call is in the audit log like any other, with what confined it.
+    let out = p.run_cli(&["audit", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let rows: Vec<Value> = stdout_of(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["tool"], "mcp_everything_echo");
+    assert_eq!(rows[0]["status"], "ok");
+    assert_eq!(rows[0]["arguments"], r#"{"message":"ping-42"}"#);
+    assert_eq!(rows[0]["user_id"], USER.to_string());
+    let label = rows[0]["sandbox"].as_str().unwrap();
+    assert!(
+        label.starts_with("mcp everything: ") && label.contains("landlock"),
+        "{label}"
+    );
     // Only the allow-listed tools were offered, with their schemas.
     let first = &p.llm.requests()[0].body;
     let mcp_tools: Vec<&Value> = first["tools"]

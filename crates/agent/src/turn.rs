@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use picoclaw_core::{
-    debug, info, redact, warn, Caller, Cancel, ChatKind, ChatMessage, Completion, CompletionRequest,
-    Inbound, InboundKind, Provider, ProviderError, Role, ToolContext, ToolOutput,
+    debug, info, redact, warn, Caller, Cancel, ChatKind, ChatMessage, Completion,
+    CompletionRequest, Inbound, InboundKind, Provider, ProviderError, Role, ToolContext,
+    ToolOutput,
 };
 use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 use picoclaw_tools::ToolSet;

@@ -58,15 +58,8 @@ pub fn run(config: &Config, q: &Query) -> Result<(), Failure> {
         return Ok(());
     }
     println!(
-        "{:<20} {:<20} {:<12} {:<12} {:<7} {:>5} {:>7}  {}",
-        "time (UTC)",
-        "chat",
-        "user",
-        "tool",
-        "status",
-        "exit",
-        "ms",
-        "arguments / sandbox / detail"
+        "{:<20} {:<20} {:<12} {:<12} {:<7} {:>5} {:>7}  arguments / sandbox / detail",
+        "time (UTC)", "chat", "user", "tool", "status", "exit", "ms",
     );
     for r in &rows {
         let time = picoclaw_core::log::format_utc(r.at, 0);

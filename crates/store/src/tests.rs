@@ -237,7 +237,10 @@ fn migrating_a_v1_database_keeps_its_rows_and_every_reference_to_them() {
     .unwrap();
     assert_eq!(
         crate::migrations::migrate(&mut conn).unwrap(),
-        Outcome::Migrated { from: 1, to: 3 }
+        Outcome::Migrated {
+            from: 1,
+            to: crate::migrations::SCHEMA_VERSION
+        }
     );
     let fk: bool = conn
         .pragma_query_value(None, "foreign_keys", |r| r.get(0))

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use picoclaw_agent::ToolSource;
 use picoclaw_config::Config;
-use picoclaw_core::Tool;
+use picoclaw_core::{Tool, ToolOutput};
 use picoclaw_mcp::{McpManager, ServerState, ServerStatus};
 
 pub use launcher::SandboxLauncher;
@@ -93,7 +93,59 @@ impl ToolSource for McpTools {
     }
 
     fn tools(&self) -> Vec<Arc<dyn Tool>> {
-        self.0.manager.tools()
+        // Which server offers which tool, so each call's audit row says
+        // what confined the process that ran it.
+        let owner: std::collections::HashMap<String, (String, bool)> = self
+            .0
+            .manager
+            .status()
+            .into_iter()
+            .flat_map(|s| {
+                let stdio = s.transport.starts_with("stdio");
+                let name = s.name.clone();
+                s.tools
+                    .into_iter()
+                    .map(move |t| (t.name, (name.clone(), stdio)))
+            })
+            .collect();
+        self.0
+            .manager
+            .tools()
+            .into_iter()
+            .map(|tool| {
+                let (server, stdio) = owner.get(&tool.spec().name).cloned().unwrap_or_default();
+                Arc::new(Labelled {
+                    tool,
+                    server,
+                    stdio,
+                    mcp: self.0.clone(),
+                }) as Arc<dyn Tool>
+            })
+            .collect()
+    }
+}
+
+/// An MCP tool whose output carries its server's sandbox label.
+struct Labelled {
+    tool: Arc<dyn Tool>,
+    server: String,
+    stdio: bool,
+    mcp: Arc<Mcp>,
+}
+
+impl Tool for Labelled {
+    fn spec(&self) -> picoclaw_core::ToolSpec {
+        self.tool.spec()
+    }
+
+    fn call(&self, ctx: &picoclaw_core::ToolContext, args: &serde_json::Value) -> ToolOutput {
+        let mut out = self.tool.call(ctx, args);
+        out.sandbox = Some(match self.mcp.launcher.label(&self.server) {
+            Some(label) => format!("mcp {}: {label}", self.server),
+            None if self.stdio => format!("mcp {}: not started", self.server),
+            None => format!("mcp {}: remote (http), not sandboxed here", self.server),
+        });
+        out
     }
 }
 
