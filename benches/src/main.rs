@@ -33,7 +33,8 @@ picoclaw-bench --bin PATH [options]
   --check                exit 1 when a row misses its budget (CI runs the
                          1,000-message musl growth row this way)
   --only GROUPS          comma-separated subset: size,life,tls,discord,
-                         overhead,sandbox,growth,web,callgrind (default: all)
+                         overhead,sandbox,growth,web,memory,
+                         callgrind (default: all)
 ";
 
 struct Opts {
@@ -213,8 +214,15 @@ fn run(opts: &Opts) -> Vec<Row> {
     if opts.wants("web") {
         rows.push(web_row(opts));
     }
+    if opts.wants("memory") {
+        rows.push(memory_row(opts));
+    }
     // request bytes, LLM calls, idle threads
-    rows.extend(take(3));
+    rows.extend(take(1));
+    if opts.wants("life") {
+        rows.push(all_tools_row(opts));
+    }
+    rows.extend(take(2));
     if opts.wants("callgrind") {
         rows.push(callgrind_row(opts));
     }
@@ -557,6 +565,72 @@ fn web_row(opts: &Opts) -> Row {
         Unit::KiB,
         Budget::Report,
         &note,
+    )
+}
+
+/// 10,000 memories: what one `memory_search` over all of them costs in
+/// peak RSS (SQLite's FTS5 over the page cache, the hits, the reply).
+fn memory_row(opts: &Opts) -> Row {
+    const N: usize = 10_000;
+    let mut peaks = Vec::new();
+    let mut grew = Vec::new();
+    let mut err = String::new();
+    for i in 0..opts.runs {
+        progress(&format!(
+            "memory_search over {N} memories {}/{}",
+            i + 1,
+            opts.runs
+        ));
+        match measure::memory_search_peak(&opts.bin, N) {
+            // The fake model answers a tool result with "done: " and its
+            // first characters; a hit list starts with the memory's id.
+            Ok((_, _, reply)) if !reply.starts_with("done: #") => {
+                err = format!("memory_search found nothing: reply {reply:?}");
+            }
+            Ok((plain, peak, _)) => {
+                peaks.push(peak);
+                grew.push(peak - plain);
+            }
+            Err(e) => err = e,
+        }
+    }
+    let note = Stats::of(&grew)
+        .map(|s| {
+            format!(
+                "{:.0} KiB above the same daemon's peak after a plain turn (median)",
+                s.median
+            )
+        })
+        .unwrap_or_default();
+    row(
+        "peak RSS (VmHWM) over a turn that runs memory_search over 10,000 memories",
+        Stats::of(&peaks).ok_or(err),
+        Unit::KiB,
+        Budget::Report,
+        &format!("{note}; SQLite's page cache is capped by [store] cache_size_kib"),
+    )
+}
+
+/// The first request with every built-in tool offered (web_search too).
+fn all_tools_row(opts: &Opts) -> Row {
+    let mut bytes = Vec::new();
+    let mut names = Vec::new();
+    let mut err = String::new();
+    for _ in 0..opts.runs.min(3) {
+        match measure::first_request_all_tools(&opts.bin) {
+            Ok((b, n)) => {
+                bytes.push(b);
+                names = n;
+            }
+            Err(e) => err = e,
+        }
+    }
+    row(
+        "bytes of the first LLM request (one-line message, every built-in tool)",
+        Stats::of(&bytes).ok_or(err),
+        Unit::Bytes,
+        Budget::AtMost(8192.0),
+        &format!("{} tools: {}", names.len(), names.join(", ")),
     )
 }
 

@@ -123,6 +123,119 @@ pub fn web_fetch_peak(bin: &Path, bytes: usize) -> Res<(f64, f64)> {
     Ok((plain, fetched))
 }
 
+/// Every built-in tool on, web_search included (it needs a search
+/// backend; this one is never called).
+const ALL_TOOLS: Setup = Setup {
+    poll_timeout_secs: 1,
+    extra: "[tools.web.search]\nprovider = \"searxng\"\nbase_url = \"http://127.0.0.1:9\"\n",
+};
+
+/// Bytes of the first chat request for a one-line message with every
+/// built-in tool offered, and the tool names it offered.
+pub fn first_request_all_tools(bin: &Path) -> Res<(f64, Vec<String>)> {
+    let mut d = Daemon::start(bin, ALL_TOOLS, &[])?;
+    d.first_poll(START_WAIT)?;
+    d.say("What is the capital of France?");
+    d.wait_replies(1, START_WAIT)?;
+    let reqs = d.llm.requests();
+    let first = reqs.first().ok_or("no LLM request recorded")?;
+    let bytes = match first.header("content-length") {
+        Some(v) => v.parse::<f64>().map_err(|e| e.to_string())?,
+        None => first.body.to_string().len() as f64,
+    };
+    let names = first.body["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["function"]["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    d.terminate(Duration::from_secs(15))?;
+    Ok((bytes, names))
+}
+
+/// Peak RSS (KiB) of a daemon whose store holds `n` memories of the
+/// bench user, after a plain turn and then after a turn whose one tool
+/// call is a `memory_search` over all of them. Also returns the search's
+/// reply, which must quote a hit.
+pub fn memory_search_peak(bin: &Path, n: usize) -> Res<(f64, f64, String)> {
+    let mut d = Daemon::start(bin, BUSY, &[])?;
+    d.first_poll(START_WAIT)?;
+    d.terminate(Duration::from_secs(15))?;
+    fill_memories(&d.dir.join("state"), n)?;
+    d.restart(bin, START_WAIT)?;
+    d.say("hello");
+    d.wait_replies(1, START_WAIT)?;
+    let plain = d.status_field("VmHWM")? as f64;
+    d.say(r#"[[call memory_search {"query":"sensor calibration","limit":10}]]"#);
+    d.wait_replies(2, START_WAIT)?;
+    let searched = d.status_field("VmHWM")? as f64;
+    let reply =
+        d.tg.sent()
+            .get(1)
+            .map(|m| m.visible.clone())
+            .unwrap_or_default();
+    d.terminate(Duration::from_secs(15))?;
+    Ok((plain, searched, reply))
+}
+
+/// `n` memories in the bench user's scope, as `memory_save` writes them:
+/// a few sentences each from a small vocabulary, so that a two-word query
+/// matches a few hundred of them and BM25 has real work to rank.
+fn fill_memories(state: &Path, n: usize) -> Res<()> {
+    const WORDS: &[&str] = &[
+        "garden",
+        "sensor",
+        "calibration",
+        "invoice",
+        "train",
+        "birthday",
+        "router",
+        "firmware",
+        "battery",
+        "recipe",
+        "meeting",
+        "backup",
+        "kernel",
+        "weather",
+        "doctor",
+        "holiday",
+        "password",
+        "printer",
+        "library",
+        "concert",
+        "budget",
+        "garage",
+        "bicycle",
+        "camera",
+    ];
+    let store = picoclaw_store::Store::open(state, &picoclaw_store::StoreOptions::default())
+        .map_err(|e| format!("open {}: {e}", state.display()))?;
+    let scope = format!("telegram:{}", crate::harness::USER);
+    // A fixed linear congruential sequence: the same corpus every run.
+    let mut x: u64 = 0x2545_f491;
+    let mut next = |m: usize| {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) as usize % m
+    };
+    for i in 0..n {
+        let mut text = format!("note {i}:");
+        for _ in 0..(12 + next(24)) {
+            text.push(' ');
+            text.push_str(WORDS[next(WORDS.len())]);
+        }
+        let tags = WORDS[next(WORDS.len())];
+        store
+            .memory_save(&scope, &text, tags)
+            .map_err(|e| format!("memory_save: {e}"))?;
+    }
+    Ok(())
+}
+
 /// `n` messages pushed at once through fakes that answer at once.
 #[derive(Debug)]
 pub struct Burst {
