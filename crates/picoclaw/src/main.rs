@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod daemon;
 mod doctor;
+mod fresh_store;
 #[cfg(any(target_env = "musl", test))]
 mod heap;
 mod links;
@@ -45,9 +46,9 @@ fn main() -> ExitCode {
     // `doctor --probe` re-executes this binary inside the sandbox as the
     // sandbox's one probe program; nothing else (no config, no logging)
     // runs there.
-    let mut args = std::env::args();
-    if args.nth(1).as_deref() == Some(doctor::PROBE_ARG) {
-        let rest: Vec<String> = args.collect();
+    let first = std::env::args().nth(1);
+    if first.as_deref() == Some(doctor::PROBE_ARG) {
+        let rest: Vec<String> = std::env::args().skip(2).collect();
         std::process::exit(picoclaw_sandbox_probe::main(&rest));
     }
     // Files picoclaw creates (database, workspace files) are private by
@@ -55,6 +56,12 @@ fn main() -> ExitCode {
     // SAFETY: umask has no failure mode.
     unsafe {
         libc::umask(0o077);
+    }
+    // The daemon's first start creates its database in a child (see
+    // fresh_store.rs); the child runs after the umask, like the daemon.
+    if first.as_deref() == Some(fresh_store::CREATE_STORE_ARG) {
+        let rest: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(fresh_store::child_main(&rest));
     }
     let cli = match cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,

@@ -24,6 +24,7 @@ pub fn open_store(config: &Config) -> Result<Store, Failure> {
         cache_size_kib: config.store.cache_size_kib,
         ..StoreOptions::default()
     };
+    crate::fresh_store::create_in_child(&config.store.dir);
     Store::open(&config.store.dir, &opts).map_err(|e| {
         // Damaged, too new or unopenable: restarting cannot help, so exit 2
         // (the systemd unit does not restart on 2) instead of crash-looping.
