@@ -18,6 +18,7 @@ Usage:
   picoclaw mcp list | call SERVER TOOL [JSON]  MCP servers, their state and tools; call one
   picoclaw skills list [--config PATH]     the skills found, and files skipped
   picoclaw audit [--since 1h] [--chat ID] [--json] [--config PATH] tool calls
+  picoclaw onboard [--config PATH] [--force] [flags]  set picoclaw up (asks, or takes flags)
   picoclaw help [COMMAND]                  help for a command
   picoclaw --version
 
@@ -120,6 +121,30 @@ first. DURATION is a number with s, m, h or d (default 1d). --chat takes a
 chat id or CHANNEL:ID (telegram:42). --json prints one JSON object per line.
 Rows older than [audit] retention_days are deleted daily by the daemon.";
 
+const ONBOARD_HELP: &str = "\
+Usage: picoclaw onboard [--config PATH] [--force] [--yes] [--no-check]
+         [--provider NAME] [--model M] [--base-url URL] [--api-key KEY]
+         [--telegram-token T] [--discord-token T] [--owner ID]
+         [--workspace DIR] [--state-dir DIR]
+         [--telegram-api-base URL] [--discord-api-base URL]
+
+Asks for the provider (openai, anthropic, openrouter, groq, deepseek, gemini,
+ollama; any OpenAI-compatible server with --base-url), model and API key,
+a Telegram and/or Discord bot token and your user id there; checks each key
+against its endpoint when reachable (offline: says so and goes on; a refused
+key writes nothing); writes config.toml with mode 600 and a workspace with
+starter AGENTS.md, SOUL.md and USER.md; prints the next command.
+
+Without a terminal (or with --yes) nothing is asked: flags, then the usual
+environment variables (OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENROUTER_API_KEY,
+GROQ_API_KEY, DEEPSEEK_API_KEY, GEMINI_API_KEY, TELEGRAM_BOT_TOKEN,
+DISCORD_BOT_TOKEN), and --provider is required. Keys in flags show in `ps`;
+prefer the environment.
+
+The config goes to --config PATH, else $PICOCLAW_CONFIG, else
+/etc/picoclaw/config.toml (root) or ~/.config/picoclaw/config.toml. An
+existing file is replaced only with --force.";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Run,
@@ -128,6 +153,7 @@ pub enum Command {
         since: Option<u64>,
     },
     Audit(crate::audit::Query),
+    Onboard(crate::onboard::Args),
     CheckConfig,
     Doctor {
         probe: bool,
@@ -174,6 +200,7 @@ pub fn help_for(command: Option<&str>) -> Option<&'static str> {
         Some("mcp") => MCP_HELP,
         Some("skills") => SKILLS_HELP,
         Some("audit") => AUDIT_HELP,
+        Some("onboard") => ONBOARD_HELP,
         Some(_) => return None,
     })
 }
@@ -187,6 +214,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
     let mut help = false;
     let mut help_topic = None;
     let mut probe = false;
+    let mut onboard = crate::onboard::Args::default();
     let mut since = None;
     let mut chat = None;
     let mut json = false;
@@ -217,6 +245,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
                 );
             }
             Long("probe") if command.as_deref() == Some("doctor") => probe = true,
+            Long(name) if command.as_deref() == Some("onboard") && name != "config" => {
+                let name = name.to_string();
+                if !onboard.take(&name, &mut p)? {
+                    return Err(format!(
+                        "onboard: unknown option --{name}; see `picoclaw onboard --help`"
+                    ));
+                }
+            }
             Long("chat") if command.as_deref() == Some("audit") => {
                 let v = p.value().map_err(|e| e.to_string())?;
                 chat = Some(
@@ -308,6 +344,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
             }
         },
         "audit" => Command::Audit(crate::audit::Query { since, chat, json }),
+        "onboard" => Command::Onboard(onboard),
         "help" => Command::Help(help_topic),
         "version" => Command::Version,
         other => return Err(format!("unknown command {other:?}; see `picoclaw --help`")),
@@ -371,6 +408,30 @@ mod tests {
             Command::Audit(crate::audit::Query::default())
         );
         assert!(p(&["usage", "--json"]).is_err());
+    }
+
+    #[test]
+    fn onboard_takes_its_flags_and_refuses_unknown_ones() {
+        let c = p(&[
+            "onboard",
+            "--provider",
+            "ollama",
+            "--yes",
+            "--owner=42",
+            "--config",
+            "/c.toml",
+        ])
+        .unwrap();
+        let Command::Onboard(a) = c.command else {
+            panic!("{c:?}")
+        };
+        assert_eq!(
+            (a.provider.as_deref(), a.owner.as_deref(), a.yes, a.force),
+            (Some("ollama"), Some("42"), true, false)
+        );
+        assert_eq!(c.config, Some(PathBuf::from("/c.toml")));
+        assert!(p(&["onboard", "--frobnicate"]).is_err());
+        assert!(p(&["doctor", "--provider", "x"]).is_err());
     }
 
     #[test]

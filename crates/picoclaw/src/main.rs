@@ -12,6 +12,7 @@ mod heap;
 mod links;
 mod mcp;
 mod notify;
+mod onboard;
 mod os;
 mod schedule;
 mod setup;
@@ -145,6 +146,7 @@ fn main() -> ExitCode {
         }),
         cli::Command::SkillsList => load(&cli.config).and_then(|c| skills::list(&c)),
         cli::Command::Audit(q) => load(&cli.config).and_then(|c| audit::run(&c, &q)),
+        cli::Command::Onboard(args) => onboard::run(args, cli.config.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

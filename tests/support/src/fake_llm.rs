@@ -14,6 +14,9 @@
 //! answers 401 unless `Authorization: Bearer KEY` / `x-api-key: KEY` match.
 //! Rejections use the documented error bodies and do not consume a step.
 //!
+//! `GET /v1/models` (and `/models`) lists one model in the OpenAI shape,
+//! or the Anthropic one when the request has Anthropic's headers.
+//!
 //! Answers come from a FIFO script of [`Step`]s. When the script is empty a
 //! deterministic responder answers, looking at the last message:
 //! - a tool result (OpenAI `tool` message, Anthropic `tool_result` block)
@@ -220,6 +223,9 @@ fn handle(shared: &Shared, req: &Request) -> Reply {
         headers: req.headers.clone(),
         body: parsed.clone().unwrap_or(Value::Null),
     });
+    if matches!(req.path.as_str(), "/v1/models" | "/models") {
+        return models(shared, req);
+    }
     let format = match req.path.as_str() {
         "/v1/chat/completions" | "/chat/completions" => Format::OpenAi,
         "/v1/messages" => Format::Anthropic,
@@ -255,6 +261,33 @@ fn handle(shared: &Shared, req: &Request) -> Reply {
     };
     let step = step.unwrap_or_else(|| default_step(format, &body));
     render(format, &step, &body, n)
+}
+
+/// `GET /v1/models`: OpenAI's list (`{"object":"list","data":[…]}`), or
+/// Anthropic's (`{"data":[…],"has_more":…}`) when the request carries
+/// Anthropic's headers. Both check the key like completions do.
+fn models(shared: &Shared, req: &Request) -> Reply {
+    let format = if req.header("anthropic-version").is_some() || req.header("x-api-key").is_some() {
+        Format::Anthropic
+    } else {
+        Format::OpenAi
+    };
+    if req.method != "GET" {
+        return error_reply(format, 405, "Method not allowed");
+    }
+    if let Some(reply) = check_auth(format, shared.key.as_deref(), req) {
+        return reply;
+    }
+    Reply::json(
+        200,
+        &match format {
+            Format::OpenAi => json!({"object": "list", "data": [
+                {"id": "test-model", "object": "model", "created": 0, "owned_by": "fake"}]}),
+            Format::Anthropic => json!({"data": [{"type": "model", "id": "claude-test",
+                "display_name": "Claude Test", "created_at": "2025-01-01T00:00:00Z"}],
+                "has_more": false, "first_id": "claude-test", "last_id": "claude-test"}),
+        },
+    )
 }
 
 fn check_auth(format: Format, key: Option<&str>, req: &Request) -> Option<Reply> {

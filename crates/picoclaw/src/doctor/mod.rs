@@ -8,6 +8,7 @@
 mod explain;
 mod mcp;
 mod sandbox_cli;
+mod security;
 mod selftest;
 
 use std::path::Path;
@@ -127,6 +128,7 @@ pub fn run(config: Result<Config, String>, defaults: Option<&str>) -> (String, b
         r.ok("providers", names.join(" > "));
     }
     mcp::check(&mut r, &config);
+    security::check(&mut r, &config, defaults.is_none(), &caps);
     let failed = r.failed;
     (r.lines.join("\n"), !failed)
 }
