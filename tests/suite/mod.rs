@@ -23,5 +23,6 @@ mod security;
 mod signals;
 mod skills;
 mod soak;
+mod spawn;
 mod telegram;
 mod web;

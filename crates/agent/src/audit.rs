@@ -50,6 +50,20 @@ pub(crate) fn record(
     }
 }
 
+/// The audit row for a call a subagent made (`spawn`): the conversation it
+/// works for, no inbound event of its own.
+pub(crate) fn by_subagent(
+    caller: &Caller,
+    call: &ToolCall,
+    output: &ToolOutput,
+    took: Duration,
+) -> ToolAudit {
+    ToolAudit {
+        inbound_id: None,
+        ..record(caller, 0, call, output, took)
+    }
+}
+
 /// The audit row for a call a policy refused before it ran (the per-chat
 /// tool policy of issue 16 records its refusals with it).
 #[allow(dead_code)]

@@ -21,6 +21,7 @@ use crate::db::Db;
 use crate::history::{History, Loaded};
 use crate::prompt::{self, Persona};
 use crate::reply::Reply;
+use crate::spawn::{Kit, Spawn, SubagentOptions};
 use crate::trim;
 
 /// The same failing call (same tool, same arguments) this many times ends
@@ -55,6 +56,8 @@ pub struct Agent {
     current: Mutex<(Vec<u64>, Arc<Tools>)>,
     history: Arc<History>,
     db: Db,
+    /// Set when subagents are on: `spawn` is added to the tools.
+    subagents: Option<Arc<Kit>>,
 }
 
 enum Step {
@@ -117,6 +120,7 @@ impl Agent {
             persona: Arc::new(persona),
             sources: Vec::new(),
             db,
+            subagents: None,
         }
     }
 
@@ -133,14 +137,53 @@ impl Agent {
         self
     }
 
+    /// Offers `spawn` (subagents) within `opts`' limits.
+    pub fn with_subagents(mut self, opts: SubagentOptions) -> Agent {
+        self.subagents = (opts.max_depth > 0).then(|| {
+            Arc::new(Kit::new(
+                self.provider.clone(),
+                self.db.clone(),
+                opts,
+                self.opts.context_window,
+            ))
+        });
+        self.rebuild();
+        self
+    }
+
+    fn rebuild(&mut self) {
+        let gens: Vec<u64> = self.sources.iter().map(|s| s.generation()).collect();
+        let fresh = self.assemble();
+        *self.current.get_mut().unwrap_or_else(|p| p.into_inner()) = (gens, fresh);
+    }
+
+    /// The fixed tools, every source's current ones, and `spawn` over all
+    /// of those.
+    fn assemble(&self) -> Arc<Tools> {
+        let more: Vec<Arc<dyn picoclaw_core::Tool>> =
+            self.sources.iter().flat_map(|s| s.tools()).collect();
+        let set = self.tools.with_more(more);
+        let set = match &self.subagents {
+            Some(kit) => {
+                let inner = Arc::new(set);
+                inner.with_more(vec![Arc::new(Spawn {
+                    kit: kit.clone(),
+                    tools: inner.clone(),
+                    depth: 1,
+                })])
+            }
+            None => set,
+        };
+        Arc::new(Tools::of(Arc::new(set)))
+    }
+
     /// The tools to offer now: the fixed set plus every source's current
     /// tools, rebuilt only when a source's generation moved.
     fn tools_now(&self) -> Arc<Tools> {
         let gens: Vec<u64> = self.sources.iter().map(|s| s.generation()).collect();
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if current.0 != gens {
-            let more = self.sources.iter().flat_map(|s| s.tools()).collect();
-            current.1 = Arc::new(Tools::of(Arc::new(self.tools.with_more(more))));
+            current.1 = self.assemble();
             current.0 = gens;
         }
         current.1.clone()
@@ -322,13 +365,31 @@ impl Agent {
                 return Ok(Reply::ok(text));
             }
             iterations += 1;
-            for call in &calls {
+            let mut i = 0;
+            while i < calls.len() {
                 if cancel.is_cancelled() {
                     return Ok(Reply::ok("Stopped."));
                 }
-                if let Step::Done(reply) = self.run_tool(at, call, &mut failures).await? {
+                // Consecutive spawn calls run side by side (the subagent
+                // limit bounds how many at once); everything else in order.
+                let group = calls[i..]
+                    .iter()
+                    .take_while(|c| c.name == "spawn" && self.subagents.is_some())
+                    .count()
+                    .max(1);
+                if group > 1 {
+                    let outputs = self.execute_all(at, &calls[i..i + group]).await;
+                    for (call, output) in calls[i..i + group].iter().zip(outputs) {
+                        if let Step::Done(r) = self.settle(at, call, output, &mut failures).await? {
+                            return Ok(r);
+                        }
+                    }
+                } else if let Step::Done(reply) =
+                    self.run_tool(at, &calls[i], &mut failures).await?
+                {
                     return Ok(reply);
                 }
+                i += group;
             }
         }
     }
@@ -365,32 +426,62 @@ impl Agent {
         call: &picoclaw_core::ToolCall,
         failures: &mut HashMap<(String, String), u32>,
     ) -> Result<Step, StoreError> {
-        let (session, inbound_id, cancel) = (at.session, at.inbound_id, at.cancel);
+        let output = self.execute(at, call).await;
+        self.settle(at, call, output, failures).await
+    }
+
+    /// Starts one call on the blocking pool.
+    fn start(
+        &self,
+        at: &At<'_>,
+        call: &picoclaw_core::ToolCall,
+    ) -> (tokio::task::JoinHandle<(ToolOutput, Duration)>, Instant) {
         let ctx = ToolContext {
             workspace: self.opts.workspace.clone(),
-            session: session.to_string(),
+            session: at.session.to_string(),
             caller: at.caller.clone(),
             timeout: self.opts.tool_timeout,
-            cancel: cancel.clone(),
+            cancel: at.cancel.clone(),
         };
         let tools = self.tools_now().set.clone();
         let (name, args) = (call.name.clone(), call.arguments.clone());
         let started = Instant::now();
-        let mut output = tokio::task::spawn_blocking(move || tools.call(&name, &ctx, &args))
-            .await
-            .unwrap_or_else(|e| ToolOutput::error(format!("tool crashed: {e}")));
-        let took = started.elapsed();
-        debug!(
-            "tool {} for inbound {inbound_id}: {} in {} ms",
-            call.name,
-            if output.is_error { "error" } else { "ok" },
-            took.as_millis()
-        );
-        // Whatever a tool printed (a key in a file, a token in `env`)
-        // reaches neither the model, nor the history, nor the audit log.
-        if let Cow::Owned(clean) = redact::scrub(&output.content) {
-            output.content = clean;
+        let job = tokio::task::spawn_blocking(move || {
+            let output = tools.call(&name, &ctx, &args);
+            (output, started.elapsed())
+        });
+        (job, started)
+    }
+
+    async fn execute(&self, at: &At<'_>, call: &picoclaw_core::ToolCall) -> (ToolOutput, Duration) {
+        let (job, started) = self.start(at, call);
+        finished(at, call, job.await, started)
+    }
+
+    /// Runs `calls` at once and returns their outputs in call order.
+    async fn execute_all(
+        &self,
+        at: &At<'_>,
+        calls: &[picoclaw_core::ToolCall],
+    ) -> Vec<(ToolOutput, Duration)> {
+        let jobs: Vec<_> = calls.iter().map(|c| self.start(at, c)).collect();
+        let mut out = Vec::with_capacity(jobs.len());
+        for (call, (job, started)) in calls.iter().zip(jobs) {
+            out.push(finished(at, call, job.await, started));
         }
+        out
+    }
+
+    /// Records a call's output (and its audit row) and applies the
+    /// same-failure guard.
+    async fn settle(
+        &self,
+        at: &At<'_>,
+        call: &picoclaw_core::ToolCall,
+        (output, took): (ToolOutput, Duration),
+        failures: &mut HashMap<(String, String), u32>,
+    ) -> Result<Step, StoreError> {
+        let (session, inbound_id) = (at.session, at.inbound_id);
         let is_error = output.is_error;
         let record = audit::record(&at.caller, inbound_id, call, &output, took);
         let result = ChatMessage::tool_result(call.id.clone(), output.content.clone());
@@ -581,6 +672,35 @@ impl Agent {
             .call(move |s| s.append_message(session, Some(inbound_id), &msg))
             .await
     }
+}
+
+/// A started call's output, logged and scrubbed of secrets, with how long
+/// it took; a crashed tool becomes an error result.
+fn finished(
+    at: &At<'_>,
+    call: &picoclaw_core::ToolCall,
+    joined: Result<(ToolOutput, Duration), tokio::task::JoinError>,
+    started: Instant,
+) -> (ToolOutput, Duration) {
+    let (mut output, took) = joined.unwrap_or_else(|e| {
+        (
+            ToolOutput::error(format!("tool crashed: {e}")),
+            started.elapsed(),
+        )
+    });
+    debug!(
+        "tool {} for inbound {}: {} in {} ms",
+        call.name,
+        at.inbound_id,
+        if output.is_error { "error" } else { "ok" },
+        took.as_millis()
+    );
+    // Whatever a tool printed (a key in a file, a token in `env`)
+    // reaches neither the model, nor the history, nor the audit log.
+    if let Cow::Owned(clean) = redact::scrub(&output.content) {
+        output.content = clean;
+    }
+    (output, took)
 }
 
 /// Awaits a blocking provider call, giving up when the turn is cancelled.

@@ -1,5 +1,6 @@
 //! `[tools.exec]` and `[tools.files]`: which built-in tools exist and their
-//! per-call limits. `[tools.web]` lives in its own module.
+//! per-call limits. `[tools.web]` and `[tools.spawn]` live in their own
+//! modules.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use picoclaw_tools::FileLimits;
 use serde::Deserialize;
 
 use crate::ctx::Ctx;
+use crate::spawn::{self, RawSpawn, SpawnConfig};
 use crate::web::{self, RawWeb, WebConfig};
 use crate::ConfigError;
 
@@ -19,6 +21,7 @@ pub(crate) struct RawTools {
     pub files: Option<RawFiles>,
     pub memory: Option<RawMemory>,
     pub web: Option<RawWeb>,
+    pub spawn: Option<RawSpawn>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +59,8 @@ pub struct ToolsConfig {
     /// memory_save, memory_search, memory_forget.
     pub memory_enabled: bool,
     pub web: WebConfig,
+    /// `spawn` (subagents).
+    pub spawn: SpawnConfig,
 }
 
 /// The longest a command may be given unless configured otherwise.
@@ -101,6 +106,7 @@ pub(crate) fn resolve(ctx: &Ctx<'_>, raw: Option<RawTools>) -> Result<ToolsConfi
         )?,
         memory_enabled: memory.enabled.unwrap_or(true),
         web: web::resolve(ctx, t.web)?,
+        spawn: spawn::resolve(ctx, t.spawn)?,
     })
 }
 
@@ -119,4 +125,5 @@ pub(crate) fn render(t: &ToolsConfig, o: &mut String) {
     );
     let _ = writeln!(o, "[tools.memory]\nenabled = {}\n", t.memory_enabled);
     web::render(&t.web, o);
+    spawn::render(&t.spawn, o);
 }

@@ -86,6 +86,14 @@ impl ChatMessage {
             tool_call_id: None,
         }
     }
+
+    /// An assistant message that only calls tools.
+    pub fn calls(tool_calls: Vec<ToolCall>) -> Self {
+        ChatMessage {
+            tool_calls,
+            ..Self::plain(Role::Assistant, "")
+        }
+    }
 }
 
 /// A tool as advertised to the model.

@@ -117,6 +117,9 @@ pub fn agent(config: &Config, db: Db, sched: Option<&Arc<Scheduler>>) -> Result<
         tool_timeout: config.tools.exec_timeout,
     };
     let mut agent = Agent::new(opts, providers(config)?, tools, db);
+    if config.tools.spawn.enabled {
+        agent = agent.with_subagents(config.tools.spawn.limits);
+    }
     if let Some(c) = skills {
         agent = agent
             .with_prompt_section(Arc::new(crate::skills::Listing(c.clone())))

@@ -63,6 +63,19 @@ impl ToolSet {
         ToolSet::from_shared(all).with_result_cap(self.result_cap)
     }
 
+    /// The tools whose names `keep` accepts, with the same result cap (a
+    /// subagent's restricted set).
+    pub fn filtered(&self, keep: impl Fn(&str) -> bool) -> ToolSet {
+        let kept = self
+            .tools
+            .iter()
+            .zip(&self.specs)
+            .filter(|(_, s)| keep(&s.name))
+            .map(|(t, _)| t.clone())
+            .collect();
+        ToolSet::from_shared(kept).with_result_cap(self.result_cap)
+    }
+
     /// The specs to advertise, computed once at construction.
     pub fn specs(&self) -> &[ToolSpec] {
         &self.specs

@@ -113,6 +113,8 @@ pub enum Step {
     Text(String),
     /// One tool call: name and raw JSON arguments.
     Call(String, String),
+    /// Several tool calls in one answer.
+    Calls(Vec<(String, String)>),
     /// Blocks until [`FakeProvider::release`], then answers with the text.
     Hold(String),
     /// Fails the call.
@@ -127,6 +129,8 @@ pub struct Request {
     pub tools: Vec<String>,
 }
 
+type Responder = dyn Fn(&Request) -> Option<Step> + Send + Sync;
+
 /// A provider that answers from a script, and echoes the last user
 /// message once the script is spent.
 #[derive(Default)]
@@ -136,6 +140,11 @@ pub struct FakeProvider {
     held: Mutex<bool>,
     release: Condvar,
     calls: AtomicUsize,
+    /// Consulted before the script: answers requests it recognises.
+    responder: Mutex<Option<Arc<Responder>>>,
+    /// Calls inside `complete` right now, and the most there ever were.
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
 }
 
 impl FakeProvider {
@@ -152,6 +161,20 @@ impl FakeProvider {
         *self.held.lock().unwrap() = true;
         self.release.notify_all();
     }
+
+    /// Answers requests for which `f` returns a step (subagents running
+    /// side by side, whose order the FIFO script cannot know).
+    pub fn respond(&self, f: impl Fn(&Request) -> Option<Step> + Send + Sync + 'static) {
+        *self.responder.lock().unwrap() = Some(Arc::new(f));
+    }
+}
+
+struct InFlight<'a>(&'a FakeProvider);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Provider for FakeProvider {
@@ -160,13 +183,21 @@ impl Provider for FakeProvider {
     }
 
     fn complete(&self, req: &CompletionRequest<'_>) -> Result<Completion, ProviderError> {
-        self.requests.lock().unwrap().push(Request {
+        let request = Request {
             system: req.system.to_string(),
             messages: req.messages.to_vec(),
             tools: req.tools.iter().map(|t| t.name.clone()).collect(),
-        });
+        };
+        self.requests.lock().unwrap().push(request.clone());
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let _in_flight = InFlight(self);
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        let step = self.script.lock().unwrap().pop_front();
+        let responder = self.responder.lock().unwrap().clone();
+        let step = match responder.and_then(|f| f(&request)) {
+            Some(step) => Some(step),
+            None => self.script.lock().unwrap().pop_front(),
+        };
         let message = match step {
             Some(Step::Text(t)) => ChatMessage::assistant(t),
             Some(Step::Call(name, args)) => ChatMessage {
@@ -179,6 +210,17 @@ impl Provider for FakeProvider {
                 }],
                 tool_call_id: None,
             },
+            Some(Step::Calls(calls)) => ChatMessage::calls(
+                calls
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (name, arguments))| ToolCall {
+                        id: format!("call-{n}-{i}"),
+                        name,
+                        arguments,
+                    })
+                    .collect(),
+            ),
             Some(Step::Fail(e)) => return Err(e),
             Some(Step::Hold(t)) => {
                 let held = self.held.lock().unwrap();

@@ -4,6 +4,7 @@ mod fakes;
 mod interleave;
 mod memory;
 mod resume;
+mod spawn;
 mod stop;
 mod tools;
 mod trim;
