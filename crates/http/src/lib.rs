@@ -16,6 +16,7 @@
 //! client may connect to (the web tools' SSRF guard).
 
 mod connector;
+mod files;
 mod resolve;
 mod stream;
 mod tls;
@@ -25,6 +26,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use files::{guess_mime, Download, Multipart};
 pub use resolve::{parse_target, system_lookup, Resolve, Target};
 /// The rustls this crate is built with, for TLS users that need its types
 /// (one rustls in the binary, ring provider).
