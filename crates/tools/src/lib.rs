@@ -17,6 +17,9 @@
 //! seccomp + rlimits); the confinement rules themselves live in that crate.
 //! Linux only.
 //!
+//! [`place`] saves chat downloads into the workspace and opens files for
+//! upload under the same confinement.
+//!
 //! [`web`] has `web_fetch` (behind an SSRF guard that pins the vetted
 //! address) and `web_search`.
 
@@ -25,6 +28,7 @@ mod beneath;
 mod edit;
 mod exec;
 mod list;
+pub mod place;
 mod read;
 mod sys;
 mod toolset;
