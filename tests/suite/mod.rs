@@ -15,6 +15,7 @@ mod faults;
 mod files;
 mod https;
 mod mcp;
+mod media;
 mod newcomer;
 mod onboard;
 mod providers;

@@ -160,15 +160,23 @@ fn a_reply_to_the_bot_in_a_group_is_answered() {
 }
 
 #[test]
-fn a_photo_gets_a_not_supported_yet_reply_without_asking_the_model() {
-    let mut p = Picoclaw::new("photo");
+fn a_sticker_gets_a_not_supported_reply_without_asking_the_model() {
+    let mut p = Picoclaw::new("sticker");
     p.start();
-    p.tg.push(Incoming::direct(USER, "alice").media("photo").text("look"));
-    p.tg.push(Incoming::direct(USER, "alice").media("voice"));
+    p.tg.push(
+        Incoming::direct(USER, "alice")
+            .media("sticker")
+            .text("look"),
+    );
+    p.tg.push(Incoming::direct(USER, "alice").media("video_note"));
     let sent = p.tg.wait_for_sent(2, WAIT);
     assert_eq!(sent.len(), 2, "{}", p.stderr());
-    assert!(sent[0].visible.contains("photo"), "{:?}", sent[0].visible);
-    assert!(sent[1].visible.contains("voice"), "{:?}", sent[1].visible);
+    assert!(sent[0].visible.contains("sticker"), "{:?}", sent[0].visible);
+    assert!(
+        sent[1].visible.contains("video_note"),
+        "{:?}",
+        sent[1].visible
+    );
     for m in &sent {
         assert!(m.visible.contains("yet"), "{:?}", m.visible);
         assert!(m.visible.len() < 200, "short: {:?}", m.visible);

@@ -126,6 +126,7 @@ mod tests {
                             content: "x".repeat(*len),
                             tool_calls: Vec::new(),
                             tool_call_id: None,
+                            images: Vec::new(),
                         },
                     )
                 })

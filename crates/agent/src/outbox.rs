@@ -89,6 +89,34 @@ enum Sent {
     Later(Option<Duration>),
 }
 
+/// Opens a queued `send_file` file beneath the workspace (it may have
+/// changed since the call: checked again) and uploads it.
+fn send_file(
+    sink: &dyn Sink,
+    workspace: &std::path::Path,
+    chat: &str,
+    file: &picoclaw_core::OutFile,
+) -> Result<(), ChannelError> {
+    let (data, len, _) =
+        picoclaw_tools::place::open_regular(workspace, &file.path).map_err(|why| {
+            ChannelError::Rejected {
+                status: 0,
+                message: why,
+            }
+        })?;
+    let max = sink.caps().max_file_bytes;
+    if len > max {
+        return Err(ChannelError::Rejected {
+            status: 413,
+            message: format!(
+                "{} is {len} bytes now, over the {max}-byte limit",
+                file.path
+            ),
+        });
+    }
+    sink.send_file(chat, file, data, len)
+}
+
 async fn send(sh: &Shared, sink: &Arc<dyn Sink>, row: &OutboxRow) -> Sent {
     let db = sh.agent.db();
     let id = row.id;
@@ -104,8 +132,12 @@ async fn send(sh: &Shared, sink: &Arc<dyn Sink>, row: &OutboxRow) -> Sent {
     // window in which a kill -9 makes us resend a delivered chunk is the
     // SQLite commit alone.
     let (db2, s2) = (db.clone(), sink.clone());
+    let (file, workspace) = (row.file.clone(), sh.agent.workspace().to_path_buf());
     let res = tokio::task::spawn_blocking(move || {
-        let sent = s2.send(&chat, &body, reply_to.as_deref());
+        let sent = match &file {
+            Some(f) => send_file(&*s2, &workspace, &chat, f),
+            None => s2.send(&chat, &body, reply_to.as_deref()),
+        };
         let marked = sent.is_ok().then(|| db2.blocking(|s| s.mark_sent(id)));
         (sent, marked)
     })

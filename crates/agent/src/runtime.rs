@@ -95,6 +95,7 @@ impl Runtime {
     /// Where replies for `sink.name()` go. Events of channels without a
     /// sink stay stored until a runtime with that sink answers them.
     pub fn sink(&mut self, sink: Arc<dyn Sink>) -> &mut Runtime {
+        self.agent.note_caps(sink.name(), sink.caps());
         self.sinks.insert(sink.name(), sink);
         self
     }

@@ -14,14 +14,15 @@
 //! parent's turn would make them look like the parent's own steps to the
 //! resume logic and to every later prompt. What must survive a crash is
 //! recorded at once: the child's token usage (budgets count it) goes to
-//! the store after each of its model calls.
+//! the store after each of its model calls, and files it asks to send ride
+//! on its result, which the parent records with them in one transaction.
 
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use picoclaw_core::{
-    redact, warn, Cancel, ChatMessage, CompletionRequest, Provider, Tool, ToolContext, ToolOutput,
-    ToolSpec,
+    redact, warn, Cancel, ChatMessage, CompletionRequest, OutFile, Provider, Tool, ToolContext,
+    ToolOutput, ToolSpec,
 };
 use picoclaw_tools::{Args, ToolSet};
 use serde_json::{json, Value};
@@ -206,7 +207,11 @@ impl Spawn {
         }
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(Ok(answer)) => return Ok(ToolOutput::ok(answer)),
+                Ok(Ok((answer, files))) => {
+                    let mut out = ToolOutput::ok(answer);
+                    out.files = files;
+                    return Ok(out);
+                }
                 Ok(Err(e)) => return Err(e),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(String::from("the subagent crashed"))
@@ -289,7 +294,7 @@ struct Child {
 
 impl Child {
     /// The model ↔ tools loop over the child's own history.
-    fn run(self) -> Result<String, String> {
+    fn run(self) -> Result<(String, Vec<OutFile>), String> {
         let session: Option<i64> = self.ctx.session.parse().ok();
         let specs = self.tools.specs().to_vec();
         let tools_tokens: usize = specs
@@ -304,6 +309,7 @@ impl Child {
             .context_window
             .saturating_sub(trim::estimate_tokens(PROMPT) + tools_tokens);
         let mut history = vec![ChatMessage::user(self.task.clone())];
+        let mut files = Vec::new();
         let max = self.kit.opts.max_tool_iterations;
         for round in 0..=max {
             if self.ctx.cancel.is_cancelled() {
@@ -343,11 +349,14 @@ impl Child {
             }
             if message.tool_calls.is_empty() {
                 let text = message.content.trim().to_string();
-                return Ok(if text.is_empty() {
-                    String::from("(the subagent returned an empty answer)")
-                } else {
-                    text
-                });
+                return Ok((
+                    if text.is_empty() {
+                        String::from("(the subagent returned an empty answer)")
+                    } else {
+                        text
+                    },
+                    files,
+                ));
             }
             let calls = message.tool_calls.clone();
             history.push(message);
@@ -370,6 +379,9 @@ impl Child {
                 let row = audit::by_subagent(&self.ctx.caller, call, &out, started.elapsed());
                 if let Err(e) = self.kit.db.blocking(|s| s.record_tool_call(&row)) {
                     warn!("cannot audit a subagent's tool call: {e}");
+                }
+                if !out.is_error {
+                    files.extend(std::mem::take(&mut out.files));
                 }
                 history.push(ChatMessage::tool_result(call.id.clone(), out.content));
             }

@@ -63,6 +63,7 @@ mod tests {
                 arguments: "{}".into(),
             }],
             tool_call_id: None,
+            images: Vec::new(),
         }
     }
 

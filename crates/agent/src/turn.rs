@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use picoclaw_core::{
     debug, info, redact, warn, Caller, Cancel, ChatKind, ChatMessage, Completion,
-    CompletionRequest, Inbound, InboundKind, Provider, ProviderError, Role, ToolContext,
-    ToolOutput,
+    CompletionRequest, Image, Inbound, InboundKind, Provider, ProviderError, Role, Sink,
+    ToolContext, ToolOutput,
 };
 use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 use picoclaw_tools::ToolSet;
@@ -19,8 +19,10 @@ use crate::audit;
 use crate::compact;
 use crate::db::Db;
 use crate::history::{History, Loaded};
+use crate::media::{self, MediaOptions};
 use crate::prompt::{self, Persona};
 use crate::reply::Reply;
+use crate::send_file::{CapsMap, SendFile};
 use crate::spawn::{Kit, Spawn, SubagentOptions};
 use crate::trim;
 
@@ -56,6 +58,10 @@ pub struct Agent {
     current: Mutex<(Vec<u64>, Arc<Tools>)>,
     history: Arc<History>,
     db: Db,
+    /// Received files; `None` answers them with a "cannot handle" notice.
+    media: Option<Arc<MediaOptions>>,
+    /// What each channel can receive, for `send_file`.
+    caps: CapsMap,
     /// Set when subagents are on: `spawn` is added to the tools.
     subagents: Option<Arc<Kit>>,
 }
@@ -105,6 +111,9 @@ struct At<'a> {
     cancel: &'a Cancel,
     /// Set when this turn compacted the history (the user is told).
     compacted: std::sync::atomic::AtomicBool,
+    /// Pictures that came with the turn's message, attached to it on every
+    /// request of the turn (never stored).
+    images: Vec<Image>,
 }
 
 impl Agent {
@@ -120,6 +129,8 @@ impl Agent {
             persona: Arc::new(persona),
             sources: Vec::new(),
             db,
+            media: None,
+            caps: CapsMap::default(),
             subagents: None,
         }
     }
@@ -137,6 +148,14 @@ impl Agent {
         self
     }
 
+    /// Handles received files (photos, voice notes, documents) and, when
+    /// `opts.send_files`, offers `send_file`.
+    pub fn with_media(mut self, opts: MediaOptions) -> Agent {
+        self.media = Some(Arc::new(opts));
+        self.rebuild();
+        self
+    }
+
     /// Offers `spawn` (subagents) within `opts`' limits.
     pub fn with_subagents(mut self, opts: SubagentOptions) -> Agent {
         self.subagents = (opts.max_depth > 0).then(|| {
@@ -151,17 +170,35 @@ impl Agent {
         self
     }
 
+    /// Notes what a channel can receive (the runtime calls it per sink).
+    pub(crate) fn note_caps(&self, channel: &str, caps: picoclaw_core::Caps) {
+        self.caps
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(channel.to_string(), caps);
+    }
+
+    /// The workspace the tools work in (where `send_file` paths are).
+    pub fn workspace(&self) -> &std::path::Path {
+        &self.opts.workspace
+    }
+
     fn rebuild(&mut self) {
         let gens: Vec<u64> = self.sources.iter().map(|s| s.generation()).collect();
         let fresh = self.assemble();
         *self.current.get_mut().unwrap_or_else(|p| p.into_inner()) = (gens, fresh);
     }
 
-    /// The fixed tools, every source's current ones, and `spawn` over all
-    /// of those.
+    /// The fixed tools, every source's current ones, the agent's own
+    /// (`send_file`), and `spawn` over all of those.
     fn assemble(&self) -> Arc<Tools> {
-        let more: Vec<Arc<dyn picoclaw_core::Tool>> =
+        let mut more: Vec<Arc<dyn picoclaw_core::Tool>> =
             self.sources.iter().flat_map(|s| s.tools()).collect();
+        if self.media.as_ref().is_some_and(|m| m.send_files) {
+            more.push(Arc::new(SendFile {
+                caps: self.caps.clone(),
+            }));
+        }
         let set = self.tools.with_more(more);
         let set = match &self.subagents {
             Some(kit) => {
@@ -218,18 +255,33 @@ impl Agent {
     }
 
     /// Answers one stored inbound event with a model turn. Never fails:
-    /// errors become a reply that tells the user what went wrong.
-    pub async fn answer(&self, row: &InboundRow, cancel: &Cancel) -> Reply {
-        let text = match &row.inbound.kind {
+    /// errors become a reply that tells the user what went wrong. `sink`
+    /// is the event's channel, which received files are fetched from.
+    pub async fn answer(&self, row: &InboundRow, sink: &Arc<dyn Sink>, cancel: &Cancel) -> Reply {
+        let (text, images) = match &row.inbound.kind {
             InboundKind::Unsupported(kind) => {
                 return Reply::ok(format!(
                     "Sorry, I can't handle {kind} messages yet — please send text."
                 ))
             }
-            InboundKind::Text(t) => t.clone(),
-            InboundKind::Scheduled(s) => s.prompt.clone(),
+            InboundKind::Text(t) => (t.clone(), Vec::new()),
+            InboundKind::Scheduled(s) => (s.prompt.clone(), Vec::new()),
+            InboundKind::Media { .. } if self.media.is_none() => {
+                return Reply::ok("Sorry, I can't handle files here — please send text.")
+            }
+            InboundKind::Media { .. } => {
+                let (row2, sink, cancel2) = (row.clone(), sink.clone(), cancel.clone());
+                let (ws, opts) = (self.opts.workspace.clone(), self.media.clone());
+                let prepared = tokio::task::spawn_blocking(move || match opts {
+                    Some(o) => media::prepare(&row2, &*sink, &ws, &o, &cancel2),
+                    None => media::Prepared::default(),
+                })
+                .await
+                .unwrap_or_default();
+                (prepared.text, prepared.images)
+            }
         };
-        match self.turn(row, &text, cancel).await {
+        match self.turn(row, &text, images, cancel).await {
             Ok(reply) => reply,
             Err(e) => {
                 warn!("turn for inbound {} failed: store error: {e}", row.id);
@@ -245,6 +297,7 @@ impl Agent {
         &self,
         row: &InboundRow,
         text: &str,
+        images: Vec<Image>,
         cancel: &Cancel,
     ) -> Result<Reply, StoreError> {
         let key = self.session_key(&row.inbound);
@@ -301,6 +354,7 @@ impl Agent {
             },
             cancel,
             compacted: std::sync::atomic::AtomicBool::new(false),
+            images,
         };
         let reply = self.steps(&at, &prior, first).await?;
         Ok(
@@ -472,22 +526,39 @@ impl Agent {
         out
     }
 
-    /// Records a call's output (and its audit row) and applies the
+    /// Records a call's output with its audit row and the files it sends
+    /// (those in one transaction with the result), and applies the
     /// same-failure guard.
     async fn settle(
         &self,
         at: &At<'_>,
         call: &picoclaw_core::ToolCall,
-        (output, took): (ToolOutput, Duration),
+        (mut output, took): (ToolOutput, Duration),
         failures: &mut HashMap<(String, String), u32>,
     ) -> Result<Step, StoreError> {
         let (session, inbound_id) = (at.session, at.inbound_id);
         let is_error = output.is_error;
         let record = audit::record(&at.caller, inbound_id, call, &output, took);
         let result = ChatMessage::tool_result(call.id.clone(), output.content.clone());
+        let (channel, chat) = (at.caller.channel.clone(), at.caller.chat_id.clone());
+        let files = match is_error {
+            true => Vec::new(),
+            false => std::mem::take(&mut output.files),
+        };
         self.db
             .call(move |s| {
-                s.append_message(session, Some(inbound_id), &result)?;
+                if files.is_empty() {
+                    s.append_message(session, Some(inbound_id), &result)?;
+                } else {
+                    s.append_result_with_files(
+                        session,
+                        Some(inbound_id),
+                        &result,
+                        &channel,
+                        &chat,
+                        &files,
+                    )?;
+                }
                 s.record_tool_call(&record)
             })
             .await?;
@@ -561,6 +632,12 @@ impl Agent {
                 .iter()
                 .map(|(_, m)| m.clone())
                 .collect();
+            if !at.images.is_empty() {
+                // The turn's own message is the last user message kept.
+                if let Some(m) = messages.iter_mut().rev().find(|m| m.role == Role::User) {
+                    m.images = at.images.clone();
+                }
+            }
             if !tools_allowed {
                 messages.push(ChatMessage::user(
                     "[system] The tool-call limit for this message was reached. Answer now with what you have; do not call tools.",

@@ -202,7 +202,7 @@ async fn turn(sh: &Shared, row: &InboundRow, sink: &Arc<dyn Sink>) -> Reply {
     let may_be_quiet = matches!(&row.inbound.kind, InboundKind::Scheduled(s) if s.quiet.is_some());
     let typing = (sink.caps().typing && !may_be_quiet)
         .then(|| tokio::spawn(typing_loop(sink.clone(), row.inbound.chat_id.clone())));
-    let reply = sh.agent.answer(row, &cancel).await;
+    let reply = sh.agent.answer(row, sink, &cancel).await;
     if let Some(t) = typing {
         t.abort();
     }

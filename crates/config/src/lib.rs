@@ -17,6 +17,7 @@ mod heartbeat;
 mod http;
 mod locate;
 mod mcp;
+mod media;
 mod providers;
 mod raw;
 mod render;
@@ -39,6 +40,7 @@ pub use discord::DiscordConfig;
 pub use heartbeat::HeartbeatConfig;
 pub use http::HttpConfig;
 pub use mcp::{McpConfig, McpServerConfig, McpTransport, McpValue};
+pub use media::{MediaConfig, TranscriptionConfig};
 pub use picoclaw_providers::ProviderKind;
 pub use picoclaw_sandbox::{Backend as SandboxBackend, Mode as SandboxMode};
 pub use providers::ProviderConfig;
@@ -80,6 +82,10 @@ pub struct Config {
     /// `[mcp.servers.*]`.
     pub mcp: McpConfig,
     pub skills: SkillsConfig,
+    /// `[media]`: received and sent files.
+    pub media: MediaConfig,
+    /// `Some` when `[transcription]` names a model.
+    pub transcription: Option<TranscriptionConfig>,
 }
 
 /// A configuration problem. Every variant is a user error: the binary

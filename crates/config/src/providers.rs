@@ -27,6 +27,7 @@ pub(crate) struct RawProvider {
     pub max_retries: Option<u32>,
     pub proxy: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
+    pub vision: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub struct ProviderConfig {
     pub max_retries: u32,
     pub proxy: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// The model takes pictures (image parts in requests).
+    pub vision: bool,
 }
 
 impl ProviderConfig {
@@ -59,6 +62,7 @@ impl ProviderConfig {
             timeout: self.timeout,
             headers: self.headers.clone(),
             proxy: self.proxy.clone(),
+            vision: self.vision,
         }
     }
 }
@@ -159,6 +163,7 @@ fn provider(ctx: &Ctx<'_>, i: usize, p: RawProvider) -> Result<ProviderConfig, C
         )?,
         proxy: p.proxy.filter(|p| !p.is_empty()),
         headers,
+        vision: p.vision.unwrap_or(false),
     })
 }
 
@@ -188,6 +193,7 @@ pub(crate) fn render(providers: &[ProviderConfig], o: &mut String) {
         }
         let _ = writeln!(o, "timeout_secs = {}", p.timeout.as_secs());
         let _ = writeln!(o, "max_retries = {}", p.max_retries);
+        let _ = writeln!(o, "vision = {}", p.vision);
         if let Some(x) = &p.proxy {
             let _ = writeln!(o, "proxy = {}", q(x));
         }

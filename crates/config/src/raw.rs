@@ -10,6 +10,7 @@ use crate::discord::RawDiscord;
 use crate::heartbeat::RawHeartbeat;
 use crate::http::RawHttp;
 use crate::mcp::RawMcp;
+use crate::media::{RawMedia, RawTranscription};
 use crate::providers::RawProvider;
 use crate::sandbox::RawSandbox;
 use crate::scheduler::RawScheduler;
@@ -34,6 +35,8 @@ pub(crate) struct RawConfig {
     pub heartbeat: Option<RawHeartbeat>,
     pub mcp: Option<RawMcp>,
     pub skills: Option<RawSkills>,
+    pub media: Option<RawMedia>,
+    pub transcription: Option<RawTranscription>,
 }
 
 /// `[channels.*]`: one optional table per chat network.

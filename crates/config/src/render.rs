@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use crate::{
-    agent, audit, discord, heartbeat, http, mcp, providers, sandbox, scheduler, skills, store,
-    telegram, tools, Config, Secret, SecretSource,
+    agent, audit, discord, heartbeat, http, mcp, media, providers, sandbox, scheduler, skills,
+    store, telegram, tools, Config, Secret, SecretSource,
 };
 
 pub(crate) fn q(s: &str) -> String {
@@ -66,5 +66,6 @@ pub(crate) fn render(c: &Config) -> String {
     heartbeat::render(&c.heartbeat, &mut o);
     skills::render(&c.skills, &mut o);
     mcp::render(&c.mcp, &mut o);
+    media::render(&c.media, &c.transcription, &mut o);
     o
 }

@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::ctx::Ctx;
 use crate::raw::RawConfig;
 use crate::{
-    agent, audit, discord, heartbeat, http, mcp, providers, sandbox, scheduler, skills, store,
-    telegram, tools, web, Config, ConfigError,
+    agent, audit, discord, heartbeat, http, mcp, media, providers, sandbox, scheduler, skills,
+    store, telegram, tools, web, Config, ConfigError,
 };
 
 pub(crate) fn resolve(
@@ -45,6 +45,8 @@ pub(crate) fn resolve(
     let heartbeat = heartbeat::resolve(&ctx, raw.heartbeat)?;
     let mcp = mcp::resolve(&ctx, raw.mcp)?;
     let skills = skills::resolve(&ctx, raw.skills, path)?;
+    let media_config = media::resolve(&ctx, raw.media)?;
+    let transcription = media::resolve_transcription(&ctx, raw.transcription)?;
     Ok(Config {
         secret_files: ctx.secret_files.take(),
         path: path.to_path_buf(),
@@ -62,6 +64,8 @@ pub(crate) fn resolve(
         heartbeat,
         mcp,
         skills,
+        media: media_config,
+        transcription,
     })
 }
 
@@ -105,4 +109,5 @@ fn inline_secret_key(src: &str) -> Option<String> {
                 .and_then(web::inline_secret)
         })
         .or_else(|| raw.mcp.as_ref().and_then(mcp::inline_secret))
+        .or_else(|| raw.transcription.as_ref().and_then(media::inline_secret))
 }

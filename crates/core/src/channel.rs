@@ -32,8 +32,13 @@ pub struct Sender {
 pub enum InboundKind {
     /// Text, with any `@botname` mention or group trigger already removed.
     Text(String),
-    /// Media the agent cannot handle yet ("photo", "voice", "document",
-    /// "sticker", ...). The agent answers with a short notice, not silence.
+    /// Files (photos, voice notes, audio, documents) with the message's
+    /// text or caption, cleaned like [`InboundKind::Text`] and possibly
+    /// empty. Only references are stored: the agent downloads the files
+    /// when the turn runs ([`Sink::fetch_file`]).
+    Media { text: String, files: Vec<MediaFile> },
+    /// Media the agent cannot handle ("sticker", "video", "location",
+    /// ...). The agent answers with a short notice, not silence.
     Unsupported(String),
     /// A turn picoclaw starts itself (a scheduled job, the heartbeat): a
     /// prompt for the model, never a chat command. Boxed so the common
@@ -48,6 +53,62 @@ pub struct ScheduledTurn {
     /// A reply that is exactly this (trimmed) is recorded but not sent
     /// (the heartbeat's `HEARTBEAT_OK`).
     pub quiet: Option<String>,
+}
+
+/// What a received file is, which decides how the model gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    /// A picture: an image part for vision models.
+    Photo,
+    /// A recorded voice message: transcribed when transcription is set up.
+    Voice,
+    /// A music or audio file: transcribed like a voice note.
+    Audio,
+    /// Any other file: saved for the file tools.
+    Document,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Photo => "photo",
+            MediaKind::Voice => "voice note",
+            MediaKind::Audio => "audio file",
+            MediaKind::Document => "document",
+        }
+    }
+}
+
+/// One received file, as the channel describes it; nothing is fetched yet.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MediaFile {
+    pub kind: MediaKind,
+    /// The file name the sender's app gave, untrusted (may hold `../`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+    /// Length in seconds (voice notes, audio).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<u32>,
+    /// Every size the channel offers, smallest first (Telegram sends a
+    /// photo in several resolutions); one entry otherwise. Never empty.
+    pub sizes: Vec<FileRef>,
+}
+
+/// One downloadable file on the channel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileRef {
+    /// The channel's handle for [`Sink::fetch_file`]: Telegram's
+    /// `file_id`, a Discord attachment URL.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
 }
 
 /// One accepted inbound event. Channels drop unauthorised senders and group
@@ -140,6 +201,11 @@ pub struct Caps {
     /// Chat commands arrive as plain text starting with `/` (all channels
     /// today); menus and buttons come later.
     pub text_commands: bool,
+    /// Largest file [`Sink::send_file`] may upload; 0: it sends no files.
+    pub max_file_bytes: u64,
+    /// Largest picture sent as a photo (shown inline); bigger ones go as
+    /// documents. 0: no photos.
+    pub max_photo_bytes: u64,
 }
 
 impl Default for Caps {
@@ -147,8 +213,21 @@ impl Default for Caps {
         Caps {
             typing: true,
             text_commands: true,
+            max_file_bytes: 0,
+            max_photo_bytes: 0,
         }
     }
+}
+
+/// A workspace file to deliver to a chat ([`Sink::send_file`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutFile {
+    /// Relative to the workspace; opened beneath it when sent.
+    pub path: String,
+    /// The name the chat shows.
+    pub name: String,
+    /// Shown inline as a picture rather than attached as a document.
+    pub photo: bool,
 }
 
 /// The receiving side of a chat network. Implementations are blocking
@@ -203,5 +282,37 @@ pub trait Sink: Send + Sync {
     /// Shows "typing…" (best effort; errors are only logged).
     fn typing(&self, _chat_id: &str) -> Result<(), ChannelError> {
         Ok(())
+    }
+
+    /// Uploads `data` (`len` bytes, already checked against
+    /// [`Caps::max_file_bytes`]) as `file` to the chat. Like [`Sink::send`]
+    /// it is called from the outbox, which stored the send first.
+    fn send_file(
+        &self,
+        _chat_id: &str,
+        file: &OutFile,
+        _data: std::fs::File,
+        _len: u64,
+    ) -> Result<(), ChannelError> {
+        Err(ChannelError::Rejected {
+            status: 0,
+            message: format!("{} cannot send files", file.name),
+        })
+    }
+
+    /// Downloads the received file `file` (an id from [`FileRef`]) into
+    /// `out`, refusing more than `max` bytes; returns the bytes written.
+    /// The sending side is the one that holds the channel's credentials,
+    /// which the download needs, so it lives here.
+    fn fetch_file(
+        &self,
+        _file: &str,
+        _max: u64,
+        _out: &mut dyn std::io::Write,
+    ) -> Result<u64, ChannelError> {
+        Err(ChannelError::Rejected {
+            status: 0,
+            message: format!("{} cannot download files", self.name()),
+        })
     }
 }

@@ -19,9 +19,11 @@ mod tool;
 pub use backoff::Backoff;
 pub use cancel::Cancel;
 pub use channel::{
-    Batch, Caps, ChannelError, ChatKind, Inbound, InboundKind, LinkState, Poller, ScheduledTurn,
-    Sender, Sink,
+    Batch, Caps, ChannelError, ChatKind, FileRef, Inbound, InboundKind, LinkState, MediaFile,
+    MediaKind, OutFile, Poller, ScheduledTurn, Sender, Sink,
 };
-pub use msg::{ChatMessage, Role, ToolCall, ToolSpec, Usage};
-pub use provider::{Completion, CompletionRequest, FinishReason, Provider, ProviderError};
+pub use msg::{ChatMessage, Image, Role, ToolCall, ToolSpec, Usage};
+pub use provider::{
+    Completion, CompletionRequest, FinishReason, Provider, ProviderError, Transcriber,
+};
 pub use tool::{Caller, Tool, ToolContext, ToolOutput};

@@ -58,6 +58,35 @@ pub struct ChatMessage {
     /// For `Role::Tool`: the id of the call this answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+    /// Pictures for a vision model, on the user message of the turn they
+    /// arrived in. Never stored: the content names the saved file, and the
+    /// agent attaches the bytes again for each request of that turn.
+    /// Providers without vision ignore them.
+    #[serde(skip)]
+    pub images: Vec<Image>,
+}
+
+/// A picture to show the model: bytes read from the workspace, shared so
+/// that cloning a history does not copy them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// `image/jpeg`, `image/png`, `image/gif` or `image/webp`.
+    pub media_type: &'static str,
+    pub data: std::sync::Arc<[u8]>,
+}
+
+impl Image {
+    /// The media type of an image file from its first bytes; `None` for
+    /// anything the vision APIs do not take.
+    pub fn sniff(head: &[u8]) -> Option<&'static str> {
+        Some(match head {
+            [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
+            [0x89, b'P', b'N', b'G', ..] => "image/png",
+            [b'G', b'I', b'F', b'8', ..] => "image/gif",
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+            _ => return None,
+        })
+    }
 }
 
 impl ChatMessage {
@@ -75,6 +104,7 @@ impl ChatMessage {
             content: content.into(),
             tool_calls: Vec::new(),
             tool_call_id: Some(call_id.into()),
+            images: Vec::new(),
         }
     }
 
@@ -84,6 +114,7 @@ impl ChatMessage {
             content: content.into(),
             tool_calls: Vec::new(),
             tool_call_id: None,
+            images: Vec::new(),
         }
     }
 

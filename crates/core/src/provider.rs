@@ -119,3 +119,17 @@ pub trait Provider: Send + Sync {
 
     fn complete(&self, req: &CompletionRequest<'_>) -> Result<Completion, ProviderError>;
 }
+
+/// Speech to text: an OpenAI-compatible `/audio/transcriptions` endpoint
+/// (OpenAI and Groq Whisper, local whisper servers). Blocking, called from
+/// the blocking pool.
+pub trait Transcriber: Send + Sync {
+    /// The words in `audio` (`len` bytes, sent under `name`), streamed from
+    /// the file rather than read into memory.
+    fn transcribe(
+        &self,
+        audio: std::fs::File,
+        len: u64,
+        name: &str,
+    ) -> Result<String, ProviderError>;
+}

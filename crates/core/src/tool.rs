@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
+use crate::channel::OutFile;
 use crate::msg::ToolSpec;
 
 /// Whom a tool call is made for: the conversation the turn answers.
@@ -50,6 +51,10 @@ pub struct ToolOutput {
     /// What the sandbox enforced for this call (exec's enforcement label),
     /// for the audit log.
     pub sandbox: Option<String>,
+    /// Files to deliver to the chat (`send_file`). The agent queues them in
+    /// the outbox in the same transaction that records this result, so a
+    /// crash either re-runs the call or sends them, never both.
+    pub files: Vec<OutFile>,
 }
 
 impl ToolOutput {
@@ -59,6 +64,7 @@ impl ToolOutput {
             is_error: false,
             exit_code: None,
             sandbox: None,
+            files: Vec::new(),
         }
     }
 
@@ -68,6 +74,7 @@ impl ToolOutput {
             is_error: true,
             exit_code: None,
             sandbox: None,
+            files: Vec::new(),
         }
     }
 
@@ -75,6 +82,12 @@ impl ToolOutput {
     pub fn with_run(mut self, exit_code: Option<i32>, sandbox: impl Into<String>) -> Self {
         self.exit_code = exit_code;
         self.sandbox = Some(sandbox.into());
+        self
+    }
+
+    /// This result, also asking for `file` to be sent to the chat.
+    pub fn with_file(mut self, file: OutFile) -> Self {
+        self.files.push(file);
         self
     }
 }

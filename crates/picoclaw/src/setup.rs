@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use picoclaw_agent::{Agent, AgentOptions, Db, Runtime, RuntimeOptions};
+use picoclaw_agent::{Agent, AgentOptions, Db, MediaOptions, Runtime, RuntimeOptions};
 use picoclaw_channels::discord::{Discord, DiscordOptions};
 use picoclaw_channels::telegram::{Telegram, TelegramOptions};
 use picoclaw_config::Config;
@@ -116,7 +116,7 @@ pub fn agent(config: &Config, db: Db, sched: Option<&Arc<Scheduler>>) -> Result<
         system_prompt: config.agent.system_prompt.clone(),
         tool_timeout: config.tools.exec_timeout,
     };
-    let mut agent = Agent::new(opts, providers(config)?, tools, db);
+    let mut agent = Agent::new(opts, providers(config)?, tools, db).with_media(media(config));
     if config.tools.spawn.enabled {
         agent = agent.with_subagents(config.tools.spawn.limits);
     }
@@ -130,6 +130,23 @@ pub fn agent(config: &Config, db: Db, sched: Option<&Arc<Scheduler>>) -> Result<
         agent = agent.with_tool_source(servers);
     }
     Ok(agent)
+}
+
+/// `[media]` and `[transcription]` as the agent's options.
+pub fn media(config: &Config) -> MediaOptions {
+    let mut m = config.media.options();
+    m.vision = config.providers.iter().any(|p| p.vision);
+    m.owner = tool_ids(config);
+    m.transcriber = config.transcription.as_ref().and_then(|t| {
+        match picoclaw_providers::Whisper::new(&t.options()) {
+            Ok(w) => Some(Arc::new(w) as Arc<dyn picoclaw_core::Transcriber>),
+            Err(e) => {
+                error!("transcription: {e}; voice notes are saved but not transcribed");
+                None
+            }
+        }
+    });
+    m
 }
 
 /// The agent and an empty runtime around it; callers add channels (and,

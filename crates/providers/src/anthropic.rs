@@ -14,6 +14,7 @@ use picoclaw_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::image::Base64;
 use crate::status;
 use crate::ProviderOptions;
 
@@ -91,6 +92,17 @@ enum Block<'a> {
         #[serde(skip_serializing_if = "str::is_empty")]
         content: &'a str,
     },
+    Image {
+        source: ImageSource<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct ImageSource<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    media_type: &'static str,
+    data: Base64<'a>,
 }
 
 #[derive(Serialize)]
@@ -113,7 +125,7 @@ fn encode_request(
         model: &opts.model,
         max_tokens: opts.max_tokens,
         system: system_text(req),
-        messages: wire_messages(req.messages),
+        messages: wire_messages(req.messages, opts.vision),
         temperature: opts.temperature,
         tools: req
             .tools
@@ -151,12 +163,26 @@ fn system_text<'a>(req: &CompletionRequest<'a>) -> Cow<'a, str> {
     Cow::Owned(parts.join("\n\n"))
 }
 
-fn wire_messages(history: &[ChatMessage]) -> Vec<WireMessage<'_>> {
+fn wire_messages(history: &[ChatMessage], vision: bool) -> Vec<WireMessage<'_>> {
     let mut out: Vec<WireMessage<'_>> = Vec::with_capacity(history.len());
     for m in history {
         let (role, blocks) = match m.role {
             Role::System => continue,
-            Role::User => ("user", text_block(&m.content).into_iter().collect()),
+            Role::User => {
+                // Pictures first: Anthropic's guidance for image prompts.
+                let mut blocks: Vec<Block<'_>> = Vec::new();
+                if vision {
+                    blocks.extend(m.images.iter().map(|i| Block::Image {
+                        source: ImageSource {
+                            kind: "base64",
+                            media_type: i.media_type,
+                            data: Base64(&i.data),
+                        },
+                    }));
+                }
+                blocks.extend(text_block(&m.content));
+                ("user", blocks)
+            }
             Role::Tool => (
                 "user",
                 vec![Block::ToolResult {
@@ -283,6 +309,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<Completion, ProviderError> {
             content,
             tool_calls,
             tool_call_id: None,
+            images: Vec::new(),
         },
         usage,
         finish,
@@ -308,6 +335,7 @@ mod tests {
                 })
                 .collect(),
             tool_call_id: None,
+            images: Vec::new(),
         }
     }
 
@@ -320,7 +348,7 @@ mod tests {
             ChatMessage::tool_result("b", ""),
             ChatMessage::user("and then?"),
         ];
-        let v = serde_json::to_value(wire_messages(&history)).unwrap();
+        let v = serde_json::to_value(wire_messages(&history, false)).unwrap();
         assert_eq!(
             v,
             json!([
@@ -339,9 +367,30 @@ mod tests {
     }
 
     #[test]
+    fn pictures_become_base64_image_blocks_before_the_text_for_vision_models() {
+        let mut user = ChatMessage::user("what is it?");
+        user.images.push(picoclaw_core::Image {
+            media_type: "image/jpeg",
+            data: std::sync::Arc::from(&b"\xff\xd8\xff"[..]),
+        });
+        let history = vec![user];
+        assert_eq!(
+            serde_json::to_value(wire_messages(&history, true)).unwrap(),
+            json!([{"role": "user", "content": [
+                {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}},
+                {"type": "text", "text": "what is it?"}
+            ]}])
+        );
+        assert_eq!(
+            serde_json::to_value(wire_messages(&history, false)).unwrap(),
+            json!([{"role": "user", "content": [{"type": "text", "text": "what is it?"}]}])
+        );
+    }
+
+    #[test]
     fn history_starting_with_the_assistant_gets_a_user_opening() {
         let history = vec![ChatMessage::assistant("hello"), ChatMessage::user("")];
-        let v = serde_json::to_value(wire_messages(&history)).unwrap();
+        let v = serde_json::to_value(wire_messages(&history, false)).unwrap();
         assert_eq!(
             v,
             json!([

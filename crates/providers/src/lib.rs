@@ -2,7 +2,8 @@
 //! (OpenAI, OpenRouter, Groq, DeepSeek, Ollama, vLLM, llama.cpp, LM
 //! Studio...), the Anthropic Messages API, and a [`Chain`] that retries
 //! transient failures with backoff and falls back to the next configured
-//! model.
+//! model. Pictures go to models marked `vision`; [`Whisper`] transcribes
+//! voice notes through an OpenAI-compatible `/audio/transcriptions`.
 //!
 //! Each provider implements [`picoclaw_core::Provider`]: blocking calls over
 //! the shared `picoclaw-http` client, no streaming. HTTP statuses are turned
@@ -12,9 +13,11 @@
 
 mod anthropic;
 mod chain;
+mod image;
 mod openai;
 mod reach;
 mod status;
+mod transcribe;
 
 use std::time::Duration;
 
@@ -22,6 +25,7 @@ pub use anthropic::Anthropic;
 pub use chain::{build, Chain, RetryPolicy};
 pub use openai::OpenAi;
 pub use picoclaw_core::ProviderError;
+pub use transcribe::{TranscriptionOptions, Whisper};
 
 /// Which wire format a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +76,9 @@ pub struct ProviderOptions {
     pub headers: Vec<(String, String)>,
     /// Explicit proxy URL; `None` uses `HTTPS_PROXY`/`NO_PROXY`.
     pub proxy: Option<String>,
+    /// The model takes pictures: user messages' images go out as image
+    /// parts. Otherwise they are left out (the text names the saved file).
+    pub vision: bool,
 }
 
 impl ProviderOptions {
@@ -89,6 +96,7 @@ impl ProviderOptions {
             timeout: Duration::from_secs(120),
             headers: Vec::new(),
             proxy: None,
+            vision: false,
         }
     }
 

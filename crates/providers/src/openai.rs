@@ -12,6 +12,7 @@ use picoclaw_core::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::image::DataUrl;
 use crate::status;
 use crate::ProviderOptions;
 
@@ -88,11 +89,32 @@ struct WireRequest<'a> {
 struct WireMessage<'a> {
     role: &'static str,
     /// `null` for an assistant message that only calls tools.
-    content: Option<&'a str>,
+    content: Option<Content<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<WireCall<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_call_id: Option<&'a str>,
+}
+
+/// A string, or for a user message with pictures (vision models) a list
+/// of text and `image_url` parts.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(&'a str),
+    Parts(Vec<Part<'a>>),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Part<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: ImageUrl<'a> },
+}
+
+#[derive(Serialize)]
+struct ImageUrl<'a> {
+    url: DataUrl<'a>,
 }
 
 #[derive(Serialize)]
@@ -132,12 +154,12 @@ fn encode_request(
     if !req.system.is_empty() {
         messages.push(WireMessage {
             role: "system",
-            content: Some(req.system),
+            content: Some(Content::Text(req.system)),
             tool_calls: Vec::new(),
             tool_call_id: None,
         });
     }
-    messages.extend(req.messages.iter().map(wire_message));
+    messages.extend(req.messages.iter().map(|m| wire_message(m, opts.vision)));
     let wire = WireRequest {
         model: &opts.model,
         messages,
@@ -165,10 +187,20 @@ fn encode_request(
     })
 }
 
-fn wire_message(m: &ChatMessage) -> WireMessage<'_> {
+fn wire_message(m: &ChatMessage, vision: bool) -> WireMessage<'_> {
     let content = match m.role {
         Role::Assistant if m.content.is_empty() && !m.tool_calls.is_empty() => None,
-        _ => Some(m.content.as_str()),
+        Role::User if vision && !m.images.is_empty() => {
+            let mut parts = Vec::with_capacity(1 + m.images.len());
+            if !m.content.is_empty() {
+                parts.push(Part::Text { text: &m.content });
+            }
+            parts.extend(m.images.iter().map(|i| Part::ImageUrl {
+                image_url: ImageUrl { url: DataUrl(i) },
+            }));
+            Some(Content::Parts(parts))
+        }
+        _ => Some(Content::Text(&m.content)),
     };
     WireMessage {
         role: m.role.as_str(),
@@ -296,6 +328,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<Completion, ProviderError> {
             content,
             tool_calls,
             tool_call_id: None,
+            images: Vec::new(),
         },
         usage,
         finish,
@@ -337,6 +370,7 @@ mod tests {
                 content: String::new(),
                 tool_calls: vec![call],
                 tool_call_id: None,
+                images: Vec::new(),
             },
             ChatMessage::tool_result("c1", "file text"),
         ];
@@ -367,6 +401,38 @@ mod tests {
                 ],
                 "tools": [{"type": "function", "function": {"name": "read_file", "description": "Reads", "parameters": {"type": "object"}}}]
             })
+        );
+    }
+
+    #[test]
+    fn pictures_become_image_url_parts_only_for_vision_models() {
+        let mut user = ChatMessage::user("[photo saved at inbox/p.jpg] what is it?");
+        user.images.push(picoclaw_core::Image {
+            media_type: "image/png",
+            data: std::sync::Arc::from(&b"\x89PNG"[..]),
+        });
+        let history = vec![user];
+        let req = CompletionRequest {
+            system: "",
+            messages: &history,
+            tools: &[],
+        };
+        let mut vision = opts();
+        vision.vision = true;
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode_request(&vision, &req, false).unwrap()).unwrap();
+        assert_eq!(
+            v["messages"],
+            serde_json::json!([{"role": "user", "content": [
+                {"type": "text", "text": "[photo saved at inbox/p.jpg] what is it?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}}
+            ]}])
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode_request(&opts(), &req, false).unwrap()).unwrap();
+        assert_eq!(
+            v["messages"],
+            serde_json::json!([{"role": "user", "content": "[photo saved at inbox/p.jpg] what is it?"}])
         );
     }
 

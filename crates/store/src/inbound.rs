@@ -53,7 +53,7 @@ pub struct InboundRow {
 }
 
 const INBOUND_COLUMNS: &str = "id, channel, event_id, chat_id, chat_kind, sender_id, \
-     sender_username, sender_name, message_id, kind, text, status, quiet";
+     sender_username, sender_name, message_id, kind, text, status, quiet, media";
 
 fn bad_value(col: usize, what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -72,14 +72,21 @@ fn inbound_from_row(r: &Row<'_>) -> rusqlite::Result<InboundRow> {
     };
     let kind: String = r.get(9)?;
     let text: String = r.get(10)?;
-    let kind = match kind.as_str() {
-        "text" => InboundKind::Text(text),
-        "unsupported" => InboundKind::Unsupported(text),
-        "scheduled" => InboundKind::Scheduled(Box::new(ScheduledTurn {
+    let media: Option<String> = r.get(13)?;
+    let kind = match (kind.as_str(), media) {
+        ("text", Some(json)) => InboundKind::Media {
+            text,
+            files: serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, e.into())
+            })?,
+        },
+        ("text", None) => InboundKind::Text(text),
+        ("unsupported", _) => InboundKind::Unsupported(text),
+        ("scheduled", _) => InboundKind::Scheduled(Box::new(ScheduledTurn {
             prompt: text,
             quiet: r.get(12)?,
         })),
-        other => return Err(bad_value(9, "kind", other)),
+        (other, _) => return Err(bad_value(9, "kind", other)),
     };
     let status: String = r.get(11)?;
     let status = InboundStatus::parse(&status).ok_or_else(|| bad_value(11, "status", &status))?;
@@ -113,14 +120,23 @@ pub(crate) fn insert_inbound(
     let mut insert = conn.prepare_cached(
         "INSERT INTO inbound (channel, event_id, chat_id, chat_kind, sender_id,
              sender_username, sender_name, message_id, kind, text, quiet, status,
-             received_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', ?12, ?12)
+             received_at, updated_at, media)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', ?12, ?12, ?13)
          ON CONFLICT (channel, event_id) DO NOTHING",
     )?;
-    let (kind, text, quiet) = match &item.kind {
-        InboundKind::Text(t) => ("text", t.as_str(), None),
-        InboundKind::Unsupported(m) => ("unsupported", m.as_str(), None),
-        InboundKind::Scheduled(s) => ("scheduled", s.prompt.as_str(), s.quiet.as_deref()),
+    let (kind, text, quiet, media) = match &item.kind {
+        InboundKind::Text(t) => ("text", t.as_str(), None, None),
+        InboundKind::Media { text, files } => (
+            "text",
+            text.as_str(),
+            None,
+            Some(
+                serde_json::to_string(files)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
+            ),
+        ),
+        InboundKind::Unsupported(m) => ("unsupported", m.as_str(), None, None),
+        InboundKind::Scheduled(s) => ("scheduled", s.prompt.as_str(), s.quiet.as_deref(), None),
     };
     let inserted = insert.execute(rusqlite::params![
         channel,
@@ -135,6 +151,7 @@ pub(crate) fn insert_inbound(
         text,
         quiet,
         at,
+        media,
     ])?;
     Ok(inserted == 1)
 }

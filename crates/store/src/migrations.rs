@@ -277,8 +277,23 @@ CREATE TABLE tool_audit (
 CREATE INDEX tool_audit_at ON tool_audit (at);
 "#;
 
+/// Media: an inbound event can carry files (JSON list of
+/// `picoclaw_core::MediaFile`, downloaded when its turn runs), and an outbox
+/// row can be a file to upload instead of a text chunk.
+///
+/// A media event is stored with kind 'text' (its caption in `text`) and
+/// `media` set, which a column added in place allows; widening the CHECK on
+/// `kind` would mean rebuilding `inbound` once more.
+const V5: &str = r#"
+ALTER TABLE inbound ADD COLUMN media TEXT;
+-- JSON `picoclaw_core::OutFile`; `body` then holds its name. File rows have
+-- no inbound_id: they are queued mid-turn, in the transaction that records
+-- the send_file result, and must not count as the turn's reply.
+ALTER TABLE outbox ADD COLUMN file TEXT;
+"#;
+
 /// In order; the schema version is the number of scripts applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The newest schema version this binary understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1,5 +1,6 @@
 //! Rendered reply chunks waiting to be sent.
 
+use picoclaw_core::OutFile;
 use rusqlite::{OptionalExtension, Row};
 
 use crate::error::StoreError;
@@ -19,9 +20,19 @@ pub struct OutboxRow {
     pub body: String,
     /// Failed send attempts so far.
     pub attempts: i64,
+    /// A file to upload instead of the text `body` (which then is its
+    /// name).
+    pub file: Option<OutFile>,
 }
 
 fn outbox_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    let file: Option<String> = r.get(8)?;
+    let file = match file {
+        Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, e.into())
+        })?),
+        None => None,
+    };
     Ok(OutboxRow {
         id: r.get(0)?,
         inbound_id: r.get(1)?,
@@ -31,6 +42,7 @@ fn outbox_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         seq: r.get(5)?,
         body: r.get(6)?,
         attempts: r.get(7)?,
+        file,
     })
 }
 
@@ -89,7 +101,7 @@ impl Store {
     pub fn pending_outbox(&self, channel: &str, max: usize) -> Result<Vec<OutboxRow>, StoreError> {
         self.run(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, inbound_id, channel, chat_id, reply_to, seq, body, attempts
+                "SELECT id, inbound_id, channel, chat_id, reply_to, seq, body, attempts, file
                  FROM outbox WHERE status = 'pending' AND channel = ?1 ORDER BY id LIMIT ?2",
             )?;
             let rows = stmt.query_map(rusqlite::params![channel, limit(max)], outbox_from_row)?;

@@ -1,6 +1,6 @@
 //! Sessions, their message history, and token usage.
 
-use picoclaw_core::{ChatMessage, Role, ToolCall, Usage};
+use picoclaw_core::{ChatMessage, OutFile, Role, ToolCall, Usage};
 use rusqlite::{OptionalExtension, Row};
 
 use crate::error::StoreError;
@@ -40,7 +40,32 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<ChatMessage> {
         content: r.get(1)?,
         tool_calls,
         tool_call_id: r.get(3)?,
+        images: Vec::new(),
     })
+}
+
+fn insert_message(
+    c: &rusqlite::Connection,
+    session: i64,
+    inbound_id: Option<i64>,
+    msg: &ChatMessage,
+    calls: Option<&str>,
+) -> rusqlite::Result<i64> {
+    c.prepare_cached(
+        "INSERT INTO messages (session_id, inbound_id, role, content, tool_calls_json,
+             tool_call_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(rusqlite::params![
+        session,
+        inbound_id,
+        msg.role.as_str(),
+        msg.content,
+        calls,
+        msg.tool_call_id,
+        now(),
+    ])?;
+    Ok(c.last_insert_rowid())
 }
 
 impl Store {
@@ -89,35 +114,57 @@ impl Store {
         inbound_id: Option<i64>,
         msg: &ChatMessage,
     ) -> Result<i64, StoreError> {
-        let calls = if msg.tool_calls.is_empty() {
-            None
-        } else {
-            // Serializing plain strings cannot fail; the error path is kept
-            // only so a future field type cannot turn into a panic.
-            Some(
-                serde_json::to_string(&msg.tool_calls).map_err(|e| StoreError::Sqlite {
-                    path: self.path().to_path_buf(),
-                    reason: format!("cannot encode tool calls: {e}"),
-                })?,
-            )
-        };
-        self.run(|c| {
-            c.prepare_cached(
-                "INSERT INTO messages (session_id, inbound_id, role, content, tool_calls_json,
-                     tool_call_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(rusqlite::params![
-                session,
-                inbound_id,
-                msg.role.as_str(),
-                msg.content,
-                calls,
-                msg.tool_call_id,
-                now(),
-            ])?;
-            Ok(c.last_insert_rowid())
+        let calls = self.calls_json(msg)?;
+        self.run(|c| insert_message(c, session, inbound_id, msg, calls.as_deref()))
+    }
+
+    /// Records a tool result and queues the files it asks to send to
+    /// `channel`/`chat_id`, in ONE transaction: a crash before the commit
+    /// re-runs the call, after it the outbox sends the files; never both.
+    pub fn append_result_with_files(
+        &mut self,
+        session: i64,
+        inbound_id: Option<i64>,
+        msg: &ChatMessage,
+        channel: &str,
+        chat_id: &str,
+        files: &[OutFile],
+    ) -> Result<i64, StoreError> {
+        let encoded = files
+            .iter()
+            .map(|f| serde_json::to_string(f).map(|j| (j, f.name.as_str())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Sqlite {
+                path: self.path().to_path_buf(),
+                reason: format!("cannot encode a file to send: {e}"),
+            })?;
+        let calls = self.calls_json(msg)?;
+        let at = now();
+        self.write_tx(|tx| {
+            let id = insert_message(tx, session, inbound_id, msg, calls.as_deref())?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO outbox (inbound_id, channel, chat_id, seq, body, file, created_at)
+                 VALUES (NULL, ?1, ?2, 0, ?3, ?4, ?5)",
+            )?;
+            for (json, name) in &encoded {
+                insert.execute(rusqlite::params![channel, chat_id, name, json, at])?;
+            }
+            Ok(id)
         })
+    }
+
+    fn calls_json(&self, msg: &ChatMessage) -> Result<Option<String>, StoreError> {
+        if msg.tool_calls.is_empty() {
+            return Ok(None);
+        }
+        // Serializing plain strings cannot fail; the error path is kept
+        // only so a future field type cannot turn into a panic.
+        serde_json::to_string(&msg.tool_calls)
+            .map(Some)
+            .map_err(|e| StoreError::Sqlite {
+                path: self.path().to_path_buf(),
+                reason: format!("cannot encode tool calls: {e}"),
+            })
     }
 
     /// The newest `max` messages of a session with an id above `after`,

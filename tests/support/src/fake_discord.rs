@@ -52,6 +52,8 @@ pub struct SentMessage {
     pub flags: u64,
     /// `allowed_mentions` as sent (`null` when absent).
     pub allowed_mentions: Value,
+    /// Uploaded files (`multipart/form-data` `files[n]`): name and bytes.
+    pub attachments: Vec<(String, Vec<u8>)>,
 }
 
 /// A REST call as received.
@@ -152,6 +154,9 @@ struct State {
     violations: usize,
     messages: HashMap<String, Value>,
     closed: bool,
+    /// CDN path → bytes, served without a token.
+    cdn: HashMap<String, Arc<Vec<u8>>>,
+    downloads: usize,
 }
 
 struct Shared {
@@ -214,6 +219,8 @@ impl FakeDiscord {
             channels: HashMap::new(),
             next_snowflake: 1_100_000_000_000_000_000,
             sent: Vec::new(),
+            cdn: HashMap::new(),
+            downloads: 0,
             typing: Vec::new(),
             calls: Vec::new(),
             faults: HashMap::new(),
@@ -334,6 +341,34 @@ impl FakeDiscord {
     /// Drops every open connection's TCP without a close frame.
     pub fn drop_connections(&self) {
         self.to_open_conns(Out::Drop);
+    }
+
+    /// Serves `bytes` as an attachment at a CDN-style URL on the REST
+    /// server (`GET /attachments/...`, no token needed) and returns the
+    /// attachment object to put in a message's `attachments`.
+    pub fn attachment(&self, filename: &str, content_type: &str, bytes: Vec<u8>) -> Value {
+        let mut st = self.shared.lock();
+        st.next_snowflake += 1;
+        let id = st.next_snowflake.to_string();
+        let path = format!("/attachments/{id}/{filename}");
+        let size = bytes.len();
+        st.cdn.insert(path.clone(), Arc::new(bytes));
+        json!({"id": id, "filename": filename, "content_type": content_type, "size": size,
+               "url": format!("{}{path}", self.rest.url()), "proxy_url": format!("{}{path}", self.rest.url())})
+    }
+
+    /// Attachment downloads served so far.
+    pub fn downloads(&self) -> usize {
+        self.shared.lock().downloads
+    }
+
+    /// A DM from `user` with `attachments` (see [`FakeDiscord::attachment`]).
+    pub fn dm_with(&self, user: &str, text: &str, attachments: Vec<Value>) -> String {
+        let channel = format!("5{user}");
+        self.message(json!({
+            "channel_id": channel, "content": text,
+            "author": author(user), "attachments": attachments,
+        }))
     }
 
     /// A DM from `user` (creating the DM channel); returns the message id.

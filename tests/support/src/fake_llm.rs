@@ -32,6 +32,16 @@
 //!
 //! Usage is deterministic: input tokens = 10 × the number of `messages`,
 //! output tokens = words of the reply text + 10 per tool call.
+//!
+//! It also answers OpenAI's `POST /v1/audio/transcriptions` (a
+//! `multipart/form-data` upload with `model` and `file`): the "speech" is
+//! the file's bytes read as UTF-8, so a test's voice note says what it
+//! contains. Every transcription is recorded ([`FakeLlm::transcriptions`]).
+//!
+//! OpenAI user content given as parts is checked too: `text` parts need a
+//! `text`, `image_url` parts a `data:image/...;base64,` URL whose base64
+//! decodes; Anthropic `image` blocks need a base64 `source` with a
+//! `media_type` and valid data.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,6 +52,8 @@ use serde_json::{json, Value};
 use crate::http::{Reply, Request, Scheme, Server};
 
 mod validate;
+
+pub use validate::base64_decode;
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -129,6 +141,18 @@ struct State {
     script: VecDeque<Step>,
     requests: Vec<RecordedRequest>,
     answered: u64,
+    transcriptions: Vec<Transcription>,
+}
+
+/// One audio upload to `/audio/transcriptions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transcription {
+    pub model: String,
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub bytes: usize,
+    /// The `content-length` the request announced.
+    pub content_length: Option<String>,
 }
 
 struct Shared {
@@ -214,9 +238,62 @@ impl FakeLlm {
     pub fn request_count(&self) -> usize {
         self.shared.lock().requests.len()
     }
+
+    /// Every transcription answered, in order.
+    pub fn transcriptions(&self) -> Vec<Transcription> {
+        self.shared.lock().transcriptions.clone()
+    }
+}
+
+/// `POST /v1/audio/transcriptions`.
+fn transcribe(shared: &Shared, req: &Request) -> Reply {
+    if let Some(reply) = check_auth(Format::OpenAi, shared.key.as_deref(), req) {
+        return reply;
+    }
+    let ctype = req.header("content-type").unwrap_or("");
+    let parts = match crate::multipart::parse(ctype, &req.body) {
+        Ok(p) => p,
+        Err(e) => {
+            return error_reply(
+                Format::OpenAi,
+                400,
+                &format!("Could not parse multipart form: {e}"),
+            )
+        }
+    };
+    let field = |n: &str| parts.iter().find(|p| p.name == n);
+    let Some(model) = field("model").map(|p| p.text()).filter(|m| !m.is_empty()) else {
+        return error_reply(Format::OpenAi, 400, "you must provide a model parameter");
+    };
+    let Some(file) = field("file").filter(|p| p.filename.is_some()) else {
+        return error_reply(
+            Format::OpenAi,
+            400,
+            "1 validation error for Request\nbody -> file\n  field required",
+        );
+    };
+    let text = match std::str::from_utf8(&file.body) {
+        Ok(t) => t.trim().to_string(),
+        Err(_) => format!("({} bytes of audio)", file.body.len()),
+    };
+    shared.lock().transcriptions.push(Transcription {
+        model,
+        filename: file.filename.clone().unwrap_or_default(),
+        content_type: file.content_type.clone(),
+        bytes: file.body.len(),
+        content_length: req.header("content-length").map(str::to_string),
+    });
+    Reply::json(200, &json!({ "text": text }))
 }
 
 fn handle(shared: &Shared, req: &Request) -> Reply {
+    // Kept apart from the chat requests: see `FakeLlm::transcriptions`.
+    if matches!(
+        req.path.as_str(),
+        "/v1/audio/transcriptions" | "/audio/transcriptions"
+    ) {
+        return transcribe(shared, req);
+    }
     let parsed = req.json();
     shared.lock().requests.push(RecordedRequest {
         path: req.path.clone(),

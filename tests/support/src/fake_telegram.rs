@@ -19,7 +19,14 @@
 //!   `Bad Request: can't parse entities: ...` like Telegram, and checks
 //!   replies point at an existing message unless
 //!   `allow_sending_without_reply`;
-//! - `sendChatAction` accepts only the documented actions.
+//! - `sendChatAction` accepts only the documented actions;
+//! - `getFile` answers a `File` with a `file_path` for files registered with
+//!   [`FakeTelegram::put_file`] (400 `invalid file_id` otherwise, 400
+//!   `file is too big` over 20 MB), downloaded from
+//!   `GET /file/bot<token>/<file_path>` (404 for anything else);
+//! - `sendPhoto` / `sendDocument` take `multipart/form-data` uploads (the
+//!   file part named like the method's field), refuse photos over 10 MB
+//!   and documents over 50 MB, and record them ([`FakeTelegram::sent_files`]).
 //!
 //! Tests push updates ([`FakeTelegram::push_text`], [`Incoming`],
 //! [`FakeTelegram::push_update`]), read what the bot sent
@@ -52,6 +59,18 @@ pub struct SentMessage {
     pub parse_mode: Option<String>,
     /// The message replied to, when it exists in the chat.
     pub reply_to: Option<i64>,
+}
+
+/// A file the bot uploaded with sendPhoto or sendDocument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentFile {
+    pub message_id: i64,
+    pub chat_id: i64,
+    /// "sendPhoto" or "sendDocument".
+    pub method: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +154,11 @@ struct State {
     webhook_conflict: bool,
     commands: Option<Value>,
     closed: bool,
+    /// file_id → (file_path, bytes).
+    files: HashMap<String, (String, Arc<Vec<u8>>)>,
+    sent_files: Vec<SentFile>,
+    /// Completed file downloads (GET /file/...).
+    downloads: usize,
 }
 
 struct Shared {
@@ -199,6 +223,9 @@ impl FakeTelegram {
             webhook_conflict: false,
             commands: None,
             closed: false,
+            files: HashMap::new(),
+            sent_files: Vec::new(),
+            downloads: 0,
         };
         let shared = Arc::new(Shared {
             token: token.to_owned(),
@@ -332,7 +359,8 @@ impl FakeTelegram {
         self.shared.lock().updates.len()
     }
 
-    /// Queues a fault for the next call of `method` (FIFO per method).
+    /// Queues a fault for the next call of `method` (FIFO per method);
+    /// `"file"` names the file download endpoint.
     pub fn fail_next(&self, method: &str, fault: Fault) {
         let mut st = self.shared.lock();
         st.faults
@@ -351,6 +379,32 @@ impl FakeTelegram {
     /// The user blocked the bot: sends to this chat get 403.
     pub fn block_chat(&self, chat_id: i64) {
         self.shared.lock().blocked.insert(chat_id);
+    }
+
+    /// Makes `bytes` downloadable as `file_id` (getFile, then
+    /// `/file/bot<token>/<path>`); returns its `file_path`.
+    pub fn put_file(&self, file_id: &str, bytes: Vec<u8>) -> String {
+        let mut st = self.shared.lock();
+        let path = format!("documents/file_{}", st.files.len());
+        st.files
+            .insert(file_id.to_owned(), (path.clone(), Arc::new(bytes)));
+        path
+    }
+
+    /// Files downloaded so far.
+    pub fn downloads(&self) -> usize {
+        self.shared.lock().downloads
+    }
+
+    /// Files the bot uploaded, oldest first.
+    pub fn sent_files(&self) -> Vec<SentFile> {
+        self.shared.lock().sent_files.clone()
+    }
+
+    /// Waits until `n` files were uploaded or `timeout` passed.
+    pub fn wait_for_files(&self, n: usize, timeout: Duration) -> Vec<SentFile> {
+        self.wait_until(timeout, |st| st.sent_files.len() >= n);
+        self.sent_files()
     }
 
     /// The last `setMyCommands` list.

@@ -11,4 +11,5 @@ pub mod fake_discord;
 pub mod fake_llm;
 pub mod fake_telegram;
 pub mod http;
+pub mod multipart;
 pub mod tls;

@@ -1,6 +1,6 @@
 //! In-memory fakes and a harness that runs the real runtime around them.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use picoclaw_agent::{Agent, AgentOptions, Db, Runtime, RuntimeOptions};
 use picoclaw_core::{
-    Batch, ChannelError, ChatKind, ChatMessage, Completion, CompletionRequest, FinishReason,
-    Inbound, InboundKind, Poller, Provider, ProviderError, Role, Sender, Sink, Tool, ToolCall,
-    ToolContext, ToolOutput, ToolSpec, Usage,
+    Batch, Caps, ChannelError, ChatKind, ChatMessage, Completion, CompletionRequest, FinishReason,
+    Inbound, InboundKind, MediaFile, OutFile, Poller, Provider, ProviderError, Role, Sender, Sink,
+    Tool, ToolCall, ToolContext, ToolOutput, ToolSpec, Usage,
 };
 use picoclaw_store::Store;
 use picoclaw_tools::ToolSet;
@@ -37,6 +37,12 @@ pub struct FakeChannel {
     arrived: Condvar,
     sent: Mutex<Vec<Sent>>,
     next_id: AtomicU32,
+    /// Downloadable files by id, and how often each was fetched.
+    files: Mutex<HashMap<String, (Vec<u8>, usize)>>,
+    /// Files uploaded with send_file: (chat, file, bytes).
+    uploads: Mutex<Vec<(String, OutFile, Vec<u8>)>>,
+    /// `Caps::max_file_bytes`; 0 (the default) sends no files.
+    pub max_file_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl FakeChannel {
@@ -67,6 +73,38 @@ impl FakeChannel {
     pub fn sent(&self) -> Vec<Sent> {
         self.sent.lock().unwrap().clone()
     }
+
+    /// Queues a message with files (their bytes made fetchable by id).
+    pub fn push_media(&self, chat: &str, text: &str, files: Vec<(MediaFile, Vec<u8>)>) -> String {
+        let mut refs = Vec::new();
+        for (f, bytes) in files {
+            for s in &f.sizes {
+                self.files
+                    .lock()
+                    .unwrap()
+                    .insert(s.id.clone(), (bytes.clone(), 0));
+            }
+            refs.push(f);
+        }
+        let event = self.push(chat, text);
+        let mut q = self.queue.lock().unwrap();
+        if let Some((_, item)) = q.iter_mut().find(|(_, i)| i.event_id == event) {
+            item.kind = InboundKind::Media {
+                text: text.to_string(),
+                files: refs,
+            };
+        }
+        event
+    }
+
+    /// How many times the file `id` was downloaded.
+    pub fn fetches(&self, id: &str) -> usize {
+        self.files.lock().unwrap().get(id).map_or(0, |f| f.1)
+    }
+
+    pub fn uploads(&self) -> Vec<(String, OutFile, Vec<u8>)> {
+        self.uploads.lock().unwrap().clone()
+    }
 }
 
 impl Poller for FakeChannel {
@@ -96,6 +134,56 @@ impl Sink for FakeChannel {
 
     fn render(&self, markdown: &str) -> Vec<String> {
         vec![markdown.to_string()]
+    }
+
+    fn caps(&self) -> Caps {
+        let max = self.max_file_bytes.load(Ordering::SeqCst);
+        Caps {
+            max_file_bytes: max,
+            max_photo_bytes: max,
+            ..Caps::default()
+        }
+    }
+
+    fn fetch_file(
+        &self,
+        file: &str,
+        max: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, ChannelError> {
+        let mut files = self.files.lock().unwrap();
+        let Some((bytes, n)) = files.get_mut(file) else {
+            return Err(ChannelError::Rejected {
+                status: 404,
+                message: String::from("no such file"),
+            });
+        };
+        *n += 1;
+        if bytes.len() as u64 > max {
+            return Err(ChannelError::Rejected {
+                status: 413,
+                message: String::from("too big"),
+            });
+        }
+        out.write_all(bytes).unwrap();
+        Ok(bytes.len() as u64)
+    }
+
+    fn send_file(
+        &self,
+        chat: &str,
+        file: &OutFile,
+        mut data: std::fs::File,
+        len: u64,
+    ) -> Result<(), ChannelError> {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut data, &mut bytes).unwrap();
+        assert_eq!(bytes.len() as u64, len);
+        self.uploads
+            .lock()
+            .unwrap()
+            .push((chat.to_string(), file.clone(), bytes));
+        Ok(())
     }
 
     fn send(&self, chat: &str, chunk: &str, reply_to: Option<&str>) -> Result<(), ChannelError> {
@@ -209,6 +297,7 @@ impl Provider for FakeProvider {
                     arguments: args,
                 }],
                 tool_call_id: None,
+                images: Vec::new(),
             },
             Some(Step::Calls(calls)) => ChatMessage::calls(
                 calls

@@ -2,6 +2,7 @@ mod budget;
 mod compact;
 mod fakes;
 mod interleave;
+mod media;
 mod memory;
 mod resume;
 mod spawn;

@@ -14,6 +14,7 @@ fn tool_call(id: &str) -> ChatMessage {
             arguments: "{}".into(),
         }],
         tool_call_id: None,
+        images: Vec::new(),
     }
 }
 

@@ -170,6 +170,7 @@ pub(crate) fn classify(value: &Value, rules: &Rules, threads: &Threads) -> Verdi
     let guild_id = str_of(msg, "guild_id");
     let content = str_of(msg, "content").unwrap_or("");
     let media = media_kind(msg);
+    let files = super::media::attachments(msg);
     let (mentioned, text) = strip_mentions(content, &rules.bot_id);
     let mentioned = mentioned
         || msg
@@ -229,13 +230,15 @@ pub(crate) fn classify(value: &Value, rules: &Rules, threads: &Threads) -> Verdi
         },
         message_id: Some(id.to_owned()),
         kind: match media {
+            Some(_) if !files.is_empty() => InboundKind::Media { text, files },
             Some(m) => InboundKind::Unsupported(m.to_owned()),
             None => InboundKind::Text(text),
         },
     })
 }
 
-/// Attachments and stickers the agent cannot read yet.
+/// Whether the message carries attachments or stickers, and which kind
+/// of thing the first one is (for the "cannot handle" notice).
 fn media_kind(msg: &Map<String, Value>) -> Option<&'static str> {
     if let Some(first) = msg
         .get("attachments")

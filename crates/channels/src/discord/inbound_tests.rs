@@ -224,12 +224,24 @@ fn allow_guilds_and_allow_channels_scope_guild_messages_and_threads_follow_their
 }
 
 #[test]
-fn attachments_and_stickers_are_unsupported_media() {
+fn attachments_become_media_and_stickers_stay_unsupported() {
     let t = Threads::default();
     let mut img = dm("look");
-    img["attachments"] = json!([{"id": "1", "filename": "a.png", "content_type": "image/png"}]);
+    img["attachments"] = json!([{"id": "1", "filename": "a.png", "content_type": "image/png",
+        "size": 10, "url": "https://cdn.discordapp.com/attachments/9/1/a.png"}]);
+    match accept(classify(&img, &rules(), &t)).kind {
+        InboundKind::Media { text, files } => {
+            assert_eq!(text, "look");
+            assert_eq!(files.len(), 1);
+            assert_eq!(files[0].kind, picoclaw_core::MediaKind::Photo);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without a URL there is nothing to fetch.
+    let mut broken = dm("look");
+    broken["attachments"] = json!([{"id": "1", "filename": "a.png", "content_type": "image/png"}]);
     assert_eq!(
-        accept(classify(&img, &rules(), &t)).kind,
+        accept(classify(&broken, &rules(), &t)).kind,
         InboundKind::Unsupported(String::from("image"))
     );
     let mut sticker = dm("");

@@ -18,6 +18,7 @@
 
 mod gateway;
 mod inbound;
+mod media;
 mod protocol;
 mod ratelimit;
 mod render;
@@ -28,12 +29,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use picoclaw_core::{redact, Batch, ChannelError, LinkState, Poller, Sink};
+use picoclaw_core::{redact, Batch, Caps, ChannelError, LinkState, OutFile, Poller, Sink};
 use picoclaw_http::{Client, HttpOptions};
 use serde_json::{json, Value};
 
 use gateway::Gateway;
 use inbound::{AllowList, Rules, Threads};
+pub use media::MAX_UPLOAD_BYTES;
 pub use render::MAX_MESSAGE_LEN;
 use rest::{to_channel_error, Rest};
 pub use state::Link;
@@ -388,6 +390,33 @@ impl Poller for Discord {
 impl Sink for Discord {
     fn name(&self) -> &'static str {
         "discord"
+    }
+
+    fn caps(&self) -> Caps {
+        Caps {
+            max_file_bytes: MAX_UPLOAD_BYTES,
+            max_photo_bytes: MAX_UPLOAD_BYTES,
+            ..Caps::default()
+        }
+    }
+
+    fn send_file(
+        &self,
+        chat_id: &str,
+        file: &OutFile,
+        data: std::fs::File,
+        len: u64,
+    ) -> Result<(), ChannelError> {
+        self.upload(chat_id, file, data, len)
+    }
+
+    fn fetch_file(
+        &self,
+        file: &str,
+        max: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, ChannelError> {
+        self.fetch(file, max, out)
     }
 
     fn render(&self, markdown: &str) -> Vec<String> {

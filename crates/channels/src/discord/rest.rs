@@ -82,6 +82,47 @@ impl Rest {
             }
         }
         .map_err(Failure::Transport)?;
+        self.settle(route, major, &resp)
+    }
+
+    /// A message with one file in `channel` (`multipart/form-data`:
+    /// `payload_json` and `files[0]`), on the same route and rate limits as
+    /// a text message sent with [`Rest::call`].
+    pub(crate) fn post_multipart(
+        &self,
+        channel: &str,
+        content_type: &str,
+        body: &mut dyn std::io::Read,
+        len: u64,
+        timeout: Duration,
+    ) -> Result<Value, Failure> {
+        let (route, major) = ("POST /channels/{id}/messages", channel);
+        if let Some(hold) = self.limits().wait(route, major, Instant::now()) {
+            return Err(Failure::Held(hold));
+        }
+        let url = format!("{}/channels/{channel}/messages", self.api_base);
+        let headers = [("authorization", self.auth.as_str())];
+        let resp = self
+            .http
+            .post_reader(&url, &headers, content_type, body, len, Some(timeout))
+            .map_err(Failure::Transport)?;
+        self.settle(route, major, &resp)
+    }
+
+    /// Downloads an attachment URL (Discord's CDN, which needs no token:
+    /// none is sent) into `out`.
+    pub(crate) fn download(
+        &self,
+        url: &str,
+        max: u64,
+        out: &mut dyn std::io::Write,
+        timeout: Duration,
+    ) -> Result<picoclaw_http::Download, HttpError> {
+        self.http.download(url, &[], max, out, Some(timeout))
+    }
+
+    /// Feeds the rate limits from an answer and classifies it.
+    fn settle(&self, route: &'static str, major: &str, resp: &Response) -> Result<Value, Failure> {
         let now = Instant::now();
         self.limits().update(
             route,
@@ -90,18 +131,18 @@ impl Rest {
             now,
         );
         if resp.status == 429 {
-            let failure = rate_limited(&resp);
+            let failure = rate_limited(resp);
             if let Failure::Api {
                 retry_after: Some(after),
                 ..
             } = &failure
             {
-                let global = is_global(&resp);
+                let global = is_global(resp);
                 self.limits().limited(route, major, *after, global, now);
             }
             return Err(failure);
         }
-        parse(&resp)
+        parse(resp)
     }
 }
 

@@ -34,6 +34,8 @@ pub(crate) struct Api {
     http: std::sync::Mutex<Client>,
     /// `{api_base}/bot{token}/`; secret, never logged unscrubbed.
     base: String,
+    /// `{api_base}/file/bot{token}/`, where `getFile` paths download from.
+    file_base: String,
     /// `api_base` alone, safe to show in messages.
     pub(crate) api_base: String,
 }
@@ -44,6 +46,7 @@ impl Api {
         Api {
             http: std::sync::Mutex::new(http),
             base: format!("{api_base}/bot{token}/"),
+            file_base: format!("{api_base}/file/bot{token}/"),
             api_base,
         }
     }
@@ -73,6 +76,38 @@ impl Api {
             .post_json(&url, &[], body.as_bytes(), timeout)
             .map_err(Failure::Transport)?;
         parse_envelope(&resp)
+    }
+}
+
+impl Api {
+    /// Calls `method` with a `multipart/form-data` body of `len` bytes
+    /// (`content_type` names its boundary), streamed from `body`.
+    pub(crate) fn call_multipart(
+        &self,
+        method: &str,
+        content_type: &str,
+        body: &mut dyn std::io::Read,
+        len: u64,
+        timeout: Duration,
+    ) -> Result<Value, Failure> {
+        let url = format!("{}{method}", self.base);
+        let resp = self
+            .client()
+            .post_reader(&url, &[], content_type, body, len, Some(timeout))
+            .map_err(Failure::Transport)?;
+        parse_envelope(&resp)
+    }
+
+    /// Downloads the `file_path` `getFile` returned into `out`.
+    pub(crate) fn download(
+        &self,
+        file_path: &str,
+        max: u64,
+        out: &mut dyn std::io::Write,
+        timeout: Duration,
+    ) -> Result<picoclaw_http::Download, HttpError> {
+        let url = format!("{}{file_path}", self.file_base);
+        self.client().download(&url, &[], max, out, Some(timeout))
     }
 }
 

@@ -7,6 +7,8 @@
 use picoclaw_core::{ChatKind, Inbound, InboundKind, Sender};
 use serde_json::Value;
 
+use super::media;
+
 /// The bot itself, learned from `getMe`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BotUser {
@@ -64,6 +66,9 @@ pub(crate) struct Rules {
 }
 
 /// What to do with one update.
+// Accept is the big one (a media message's files); a Verdict lives for one
+// update and is never stored, so boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
     Accept(Inbound),
@@ -173,6 +178,13 @@ pub(crate) fn classify(update: &Value, update_id: i64, rules: &Rules) -> Verdict
     }
 
     let kind = match media {
+        Some(kind) if media::HANDLED.contains(&kind) => match media::media_file(msg, kind) {
+            Some(file) => InboundKind::Media {
+                text,
+                files: vec![file],
+            },
+            None => return Verdict::Malformed("media without a file_id"),
+        },
         Some(kind) => InboundKind::Unsupported(kind.to_owned()),
         None if text.is_empty() => InboundKind::Text(msg_text_trimmed(msg)),
         None => InboundKind::Text(text),

@@ -158,17 +158,71 @@ fn a_bare_mention_reaches_the_agent_unchanged() {
 }
 
 #[test]
-fn media_is_unsupported_only_when_it_would_be_accepted() {
-    let mut photo = private(42, "a", "");
+fn photos_voice_and_documents_become_media_with_their_cleaned_caption() {
+    let mut photo = group(42, "");
     let m = photo["message"].as_object_mut().unwrap();
     m.remove("text");
     m.insert(
         "photo".into(),
-        json!([{"file_id": "x", "width": 1, "height": 1}]),
+        json!([{"file_id": "x", "file_unique_id": "ux", "width": 90, "height": 60}]),
     );
-    m.insert("caption".into(), json!("look"));
+    m.insert("caption".into(), json!("@PicoBot what is this?"));
     match classify(&photo, 1, &rules()) {
-        Verdict::Accept(i) => assert_eq!(i.kind, InboundKind::Unsupported(String::from("photo"))),
+        Verdict::Accept(i) => assert_eq!(
+            i.kind,
+            InboundKind::Media {
+                text: String::from("what is this?"),
+                files: vec![picoclaw_core::MediaFile {
+                    kind: picoclaw_core::MediaKind::Photo,
+                    name: None,
+                    mime: Some(String::from("image/jpeg")),
+                    duration_secs: None,
+                    sizes: vec![picoclaw_core::FileRef {
+                        id: String::from("x"),
+                        bytes: None,
+                        width: Some(90),
+                        height: Some(60),
+                    }],
+                }],
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    let mut doc = private(42, "a", "");
+    let m = doc["message"].as_object_mut().unwrap();
+    m.remove("text");
+    m.insert(
+        "document".into(),
+        json!({"file_id": "d", "file_unique_id": "ud", "file_name": "../../etc/passwd"}),
+    );
+    match classify(&doc, 1, &rules()) {
+        Verdict::Accept(Inbound {
+            kind: InboundKind::Media { text, files },
+            ..
+        }) => {
+            assert_eq!(text, "");
+            assert_eq!(files[0].name.as_deref(), Some("../../etc/passwd"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut broken = private(42, "a", "");
+    let m = broken["message"].as_object_mut().unwrap();
+    m.remove("text");
+    m.insert("voice".into(), json!({"duration": 1}));
+    assert_eq!(
+        classify(&broken, 1, &rules()),
+        Verdict::Malformed("media without a file_id")
+    );
+}
+
+#[test]
+fn other_media_stays_unsupported_and_only_when_it_would_be_accepted() {
+    let mut sticker = private(42, "a", "");
+    let m = sticker["message"].as_object_mut().unwrap();
+    m.remove("text");
+    m.insert("sticker".into(), json!({"file_id": "s"}));
+    match classify(&sticker, 1, &rules()) {
+        Verdict::Accept(i) => assert_eq!(i.kind, InboundKind::Unsupported(String::from("sticker"))),
         other => panic!("{other:?}"),
     }
     let mut voice = group(42, "");

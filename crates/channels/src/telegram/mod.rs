@@ -1,5 +1,7 @@
 //! Telegram Bot API channel: long polling with `getUpdates`, replies with
-//! `sendMessage` in HTML parse mode, "typing…" with `sendChatAction`.
+//! `sendMessage` in HTML parse mode, "typing…" with `sendChatAction`,
+//! received files with `getFile`, files sent with `sendPhoto` /
+//! `sendDocument`.
 //!
 //! Exactly-once delivery is split with the runtime: [`Telegram::poll`]
 //! returns a cursor (next `update_id`) that covers every update seen,
@@ -11,17 +13,19 @@ mod api;
 mod html;
 mod inbound;
 mod markdown;
+mod media;
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use picoclaw_core::{redact, Batch, ChannelError, Poller, Sink};
+use picoclaw_core::{redact, Batch, Caps, ChannelError, OutFile, Poller, Sink};
 use picoclaw_http::{Client, HttpOptions};
 use serde_json::{json, Value};
 
 use api::{to_channel_error, Api, Failure};
 pub use html::MAX_MESSAGE_LEN;
 use inbound::{AllowList, BotUser, Rules, Verdict};
+pub use media::{MAX_DOWNLOAD_BYTES, MAX_PHOTO_BYTES, MAX_UPLOAD_BYTES};
 
 /// How to reach and filter Telegram. Build with [`TelegramOptions::new`]
 /// and override fields as needed.
@@ -306,6 +310,33 @@ impl Poller for Telegram {
 impl Sink for Telegram {
     fn name(&self) -> &'static str {
         "telegram"
+    }
+
+    fn caps(&self) -> Caps {
+        Caps {
+            max_file_bytes: MAX_UPLOAD_BYTES,
+            max_photo_bytes: MAX_PHOTO_BYTES,
+            ..Caps::default()
+        }
+    }
+
+    fn send_file(
+        &self,
+        chat_id: &str,
+        file: &OutFile,
+        data: std::fs::File,
+        len: u64,
+    ) -> Result<(), ChannelError> {
+        self.upload(chat_id, file, data, len)
+    }
+
+    fn fetch_file(
+        &self,
+        file: &str,
+        max: u64,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, ChannelError> {
+        self.fetch(file, max.min(MAX_DOWNLOAD_BYTES), out)
     }
 
     fn render(&self, markdown: &str) -> Vec<String> {

@@ -22,6 +22,7 @@ fn texts(items: &[Inbound]) -> Vec<String> {
             InboundKind::Text(t) => t.clone(),
             InboundKind::Unsupported(k) => format!("<{k}>"),
             InboundKind::Scheduled(s) => format!("<scheduled {}>", s.prompt),
+            InboundKind::Media { text, files } => format!("<{} files> {text}", files.len()),
         })
         .collect()
 }

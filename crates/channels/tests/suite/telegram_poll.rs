@@ -14,6 +14,7 @@ fn texts(items: &[Inbound]) -> Vec<String> {
             InboundKind::Text(t) => t.clone(),
             InboundKind::Unsupported(k) => format!("<{k}>"),
             InboundKind::Scheduled(s) => format!("<scheduled {}>", s.prompt),
+            InboundKind::Media { text, files } => format!("<{} files> {text}", files.len()),
         })
         .collect()
 }
@@ -248,7 +249,7 @@ fn group_messages_need_a_mention_a_reply_or_the_trigger() {
 }
 
 #[test]
-fn media_is_mapped_to_unsupported_kinds() {
+fn photos_voice_audio_and_documents_are_files_and_other_media_unsupported() {
     let fake = FakeTelegram::start(TOKEN);
     let tg = connect(&fake);
     for kind in [
@@ -271,13 +272,13 @@ fn media_is_mapped_to_unsupported_kinds() {
     assert_eq!(
         texts(&batch.items),
         vec![
-            "<photo>",
-            "<voice>",
-            "<document>",
+            "<1 files> look",
+            "<1 files> look",
+            "<1 files> look",
             "<sticker>",
             "<animation>",
             "<video_note>",
-            "<audio>"
+            "<1 files> listen"
         ]
     );
 }

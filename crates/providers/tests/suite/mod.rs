@@ -55,5 +55,6 @@ pub fn assistant_with(calls: Vec<ToolCall>) -> ChatMessage {
         content: String::new(),
         tool_calls: calls,
         tool_call_id: None,
+        images: Vec::new(),
     }
 }

@@ -153,16 +153,11 @@ impl Provider for FakeProvider {
         let n = self.requests.lock().unwrap().len();
         let message = match self.script.lock().unwrap().pop_front() {
             Some(Step::Text(t)) => ChatMessage::assistant(t),
-            Some(Step::Call(name, args)) => ChatMessage {
-                role: Role::Assistant,
-                content: String::new(),
-                tool_calls: vec![ToolCall {
-                    id: format!("call-{n}"),
-                    name: name.into(),
-                    arguments: args,
-                }],
-                tool_call_id: None,
-            },
+            Some(Step::Call(name, args)) => ChatMessage::calls(vec![ToolCall {
+                id: format!("call-{n}"),
+                name: name.into(),
+                arguments: args,
+            }]),
             None => {
                 let last = req
                     .messages

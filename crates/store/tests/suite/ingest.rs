@@ -1,4 +1,4 @@
-use picoclaw_core::{ChatKind, InboundKind};
+use picoclaw_core::{ChatKind, FileRef, InboundKind, MediaFile, MediaKind};
 use picoclaw_store::{InboundRow, InboundStatus, Store, StoreOptions};
 
 use super::{text, TempDir};
@@ -165,4 +165,68 @@ fn pending_inbound_lists_open_events_oldest_first_and_follows_status_changes() {
         [ids[0], ids[2], ids[4]]
     );
     assert_eq!(store.health().unwrap().pending_inbound, 3);
+}
+
+#[test]
+fn media_events_round_trip_with_every_file_reference() {
+    let mut store = Store::open_in_memory().unwrap();
+    let mut photo = text("9", "c", "");
+    photo.kind = InboundKind::Media {
+        text: String::from("what is this?"),
+        files: vec![MediaFile {
+            kind: MediaKind::Photo,
+            name: None,
+            mime: Some(String::from("image/jpeg")),
+            duration_secs: None,
+            sizes: vec![
+                FileRef {
+                    id: String::from("small"),
+                    bytes: Some(1200),
+                    width: Some(90),
+                    height: Some(60),
+                },
+                FileRef {
+                    id: String::from("big"),
+                    bytes: None,
+                    width: Some(1280),
+                    height: Some(853),
+                },
+            ],
+        }],
+    };
+    let mut voice = text("10", "c", "");
+    voice.kind = InboundKind::Media {
+        text: String::new(),
+        files: vec![MediaFile {
+            kind: MediaKind::Voice,
+            name: Some(String::from("../../etc/passwd")),
+            mime: Some(String::from("audio/ogg")),
+            duration_secs: Some(3),
+            sizes: vec![FileRef {
+                id: String::from("v"),
+                bytes: Some(5000),
+                width: None,
+                height: None,
+            }],
+        }],
+    };
+    let ids = store
+        .ingest("telegram", &[photo.clone(), voice.clone()], None)
+        .unwrap();
+    let rows = store.pending_inbound_for(&["telegram"], 10).unwrap();
+    assert_eq!(
+        rows,
+        [
+            InboundRow {
+                id: ids[0],
+                inbound: photo,
+                status: InboundStatus::Pending
+            },
+            InboundRow {
+                id: ids[1],
+                inbound: voice,
+                status: InboundStatus::Pending
+            },
+        ]
+    );
 }

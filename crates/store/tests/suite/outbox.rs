@@ -30,6 +30,7 @@ fn enqueue_reply_queues_chunks_in_order_and_marks_the_inbound_answered() {
         seq,
         body: body.into(),
         attempts: 0,
+        file: None,
     };
     assert_eq!(rows, [expect(&rows[0], 0, "a"), expect(&rows[1], 1, "b")]);
     assert!(rows[0].id < rows[1].id);
@@ -130,4 +131,52 @@ fn sent_and_failed_chunks_leave_the_queue_and_attempts_are_counted() {
     );
     assert_eq!(store.pending_outbox("telegram", 0).unwrap(), []);
     assert_eq!(store.health().unwrap().pending_outbox, 1);
+}
+
+#[test]
+fn a_tool_result_and_its_files_are_stored_together_and_do_not_count_as_the_reply() {
+    let mut store = Store::open_in_memory().unwrap();
+    let id = store
+        .ingest("telegram", &[text("1", "c1", "send it")], None)
+        .unwrap()[0];
+    let session = store.active_session("telegram:c1").unwrap();
+    let file = picoclaw_core::OutFile {
+        path: String::from("out/report.pdf"),
+        name: String::from("report.pdf"),
+        photo: false,
+    };
+    let result = picoclaw_core::ChatMessage::tool_result("call-1", "queued report.pdf");
+    store
+        .append_result_with_files(
+            session,
+            Some(id),
+            &result,
+            "telegram",
+            "c1",
+            std::slice::from_ref(&file),
+        )
+        .unwrap();
+    assert_eq!(store.turn_messages(id).unwrap(), [result]);
+    // The reply still goes in: the file row is not this event's reply.
+    store
+        .enqueue_reply(Some(id), "telegram", "c1", Some("m1"), &chunks(&["here"]))
+        .unwrap();
+    let rows = store.pending_outbox("telegram", 10).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0].inbound_id,
+            rows[0].body.as_str(),
+            rows[0].file.as_ref()
+        ),
+        (None, "report.pdf", Some(&file))
+    );
+    assert_eq!(
+        (
+            rows[1].inbound_id,
+            rows[1].body.as_str(),
+            rows[1].file.as_ref()
+        ),
+        (Some(id), "here", None)
+    );
 }

@@ -13,6 +13,7 @@ fn assistant_calling(id: &str) -> ChatMessage {
             arguments: r#"{"path": "notes.md", "bad json": "#.into(),
         }],
         tool_call_id: None,
+        images: Vec::new(),
     }
 }
 

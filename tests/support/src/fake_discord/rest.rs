@@ -30,6 +30,16 @@ fn route_of(method: &str, path: &str) -> Option<(&'static str, String)> {
 
 pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
     let mut st = shared.lock();
+    if req.method == "GET" && req.path.starts_with("/attachments/") {
+        return match st.cdn.get(&req.path).cloned() {
+            Some(bytes) => {
+                st.downloads += 1;
+                shared.changed.notify_all();
+                Reply::raw(200, "application/octet-stream", bytes.as_slice().to_vec())
+            }
+            None => Reply::raw(404, "text/plain", "Not Found"),
+        };
+    }
     let reply = answer(&mut st, &shared.gateway_base(), req);
     let status = match &reply {
         Reply::Full { status, .. } => *status,
@@ -140,12 +150,36 @@ fn create_message(st: &mut State, channel: &str, req: &Request) -> Reply {
     let Some(known) = st.channels.get(channel) else {
         return error(404, "Unknown Channel", 10003);
     };
-    let Some(body) = req.json() else {
-        return error(400, "400: Bad Request", 0);
+    let ctype = req.header("content-type").unwrap_or("");
+    let (body, files) = if ctype.starts_with("multipart/form-data") {
+        // payload_json plus files[n] parts, each at most 10 MiB.
+        let Ok(parts) = crate::multipart::parse(ctype, &req.body) else {
+            return error(400, "400: Bad Request", 0);
+        };
+        let Some(payload) = parts
+            .iter()
+            .find(|p| p.name == "payload_json")
+            .and_then(|p| serde_json::from_slice::<Value>(&p.body).ok())
+        else {
+            return error(400, "400: Bad Request", 0);
+        };
+        let mut files = Vec::new();
+        for p in parts.into_iter().filter(|p| p.name.starts_with("files[")) {
+            if p.body.len() > 10 << 20 {
+                return error(413, "Request entity too large", 40005);
+            }
+            files.push((p.filename.unwrap_or_default(), p.body));
+        }
+        (payload, files)
+    } else {
+        match req.json() {
+            Some(b) => (b, Vec::new()),
+            None => return error(400, "400: Bad Request", 0),
+        }
     };
     let content = body.get("content").and_then(Value::as_str).unwrap_or("");
     let units = content.encode_utf16().count();
-    if units == 0 || units > 2000 {
+    if (units == 0 && files.is_empty()) || units > 2000 {
         return Reply::json(
             400,
             &json!({
@@ -187,6 +221,7 @@ fn create_message(st: &mut State, channel: &str, req: &Request) -> Reply {
         reply_to: reply_to.clone(),
         flags: body.get("flags").and_then(Value::as_u64).unwrap_or(0),
         allowed_mentions: body.get("allowed_mentions").cloned().unwrap_or(Value::Null),
+        attachments: files,
     });
     let mut msg = json!({
         "id": id, "channel_id": channel, "content": content, "type": 0,

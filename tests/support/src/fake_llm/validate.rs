@@ -31,7 +31,8 @@ pub(super) fn validate_openai(body: &Value) -> Result<(), String> {
             return Err(format!("messages[{i}]: an assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'."));
         }
         match role {
-            "system" | "developer" | "user" => {}
+            "user" => check_openai_content(i, m.get("content"))?,
+            "system" | "developer" => {}
             "assistant" => {
                 for call in m
                     .get("tool_calls")
@@ -129,6 +130,24 @@ pub(super) fn validate_anthropic(req: &Request, body: &Value) -> Result<(), Stri
                     }
                     uses.insert(id.to_string());
                 }
+                Some("image") if role == "user" => {
+                    let src = b.get("source");
+                    let kind = src.and_then(|s| s.get("type")).and_then(Value::as_str);
+                    let media = src
+                        .and_then(|s| s.get("media_type"))
+                        .and_then(Value::as_str);
+                    let data = src.and_then(|s| s.get("data")).and_then(Value::as_str);
+                    let ok = kind == Some("base64")
+                        && media.is_some_and(|m| {
+                            ["image/jpeg", "image/png", "image/gif", "image/webp"].contains(&m)
+                        })
+                        && data.and_then(base64_len).is_some_and(|n| n > 0);
+                    if !ok {
+                        return Err(format!(
+                            "messages.{i}.content.{j}.image.source: invalid base64 image source"
+                        ));
+                    }
+                }
                 Some("tool_result") if role == "user" => {
                     let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
                     if !pending.contains(id) {
@@ -149,6 +168,79 @@ pub(super) fn validate_anthropic(req: &Request, body: &Value) -> Result<(), Stri
         pending = uses;
     }
     Ok(())
+}
+
+/// OpenAI user content: a string, or parts of `text` and `image_url`.
+fn check_openai_content(i: usize, content: Option<&Value>) -> Result<(), String> {
+    let Some(Value::Array(parts)) = content else {
+        return Ok(());
+    };
+    for (j, p) in parts.iter().enumerate() {
+        match p.get("type").and_then(Value::as_str) {
+            Some("text") if p.get("text").is_some_and(Value::is_string) => {}
+            Some("image_url") => {
+                let url = p
+                    .pointer("/image_url/url")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let ok = url
+                    .strip_prefix("data:image/")
+                    .and_then(|rest| rest.split_once(";base64,"))
+                    .and_then(|(_, data)| base64_len(data))
+                    .is_some_and(|n| n > 0);
+                if !ok {
+                    return Err(format!("Invalid image_url in messages[{i}].content[{j}]: expected a data:image/...;base64 URL"));
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "Invalid content part in messages[{i}].content[{j}]: {p}"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The decoded length of standard padded base64, `None` when invalid.
+pub(crate) fn base64_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    if b.len() % 4 != 0 {
+        return None;
+    }
+    let pad = b.iter().rev().take_while(|c| **c == b'=').count();
+    if pad > 2 {
+        return None;
+    }
+    let body = &b[..b.len() - pad];
+    body.iter()
+        .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+        .then(|| b.len() / 4 * 3 - pad)
+}
+
+/// Decodes standard padded base64 (tests look at the image bytes sent).
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    base64_len(s)?;
+    let val = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => 0,
+        }
+    };
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for chunk in s.as_bytes().chunks(4) {
+        let n = chunk.iter().take_while(|c| **c != b'=').count();
+        let v = chunk.iter().fold(0u32, |acc, c| {
+            (acc << 6) | if *c == b'=' { 0 } else { val(*c) }
+        });
+        let bytes = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
+        out.extend_from_slice(&bytes[..n.saturating_sub(1)]);
+    }
+    Some(out)
 }
 
 fn require_model(body: &Value) -> Result<(), String> {

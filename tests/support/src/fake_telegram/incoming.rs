@@ -20,6 +20,8 @@ pub struct Incoming {
     is_bot: bool,
     text: Option<String>,
     media: Option<String>,
+    /// Replaces the made-up media object (real file ids, sizes, names).
+    media_object: Option<Value>,
     reply_to: Option<i64>,
 }
 
@@ -44,8 +46,19 @@ impl Incoming {
             is_bot: false,
             text: None,
             media: None,
+            media_object: None,
             reply_to: None,
         }
+    }
+
+    /// Attaches media `kind` described by `object` exactly as given (a
+    /// `PhotoSize` array for "photo", a `Voice`, `Audio` or `Document`
+    /// object otherwise), e.g. naming a file made with
+    /// [`super::FakeTelegram::put_file`].
+    pub fn media_with(mut self, kind: &str, object: Value) -> Incoming {
+        self.media = Some(kind.to_owned());
+        self.media_object = Some(object);
+        self
     }
 
     /// The text, or the caption when media is attached.
@@ -108,7 +121,10 @@ impl Incoming {
         });
         let (text_key, entities_key) = match &self.media {
             Some(kind) => {
-                msg[kind.as_str()] = media_object(kind, message_id);
+                msg[kind.as_str()] = self
+                    .media_object
+                    .clone()
+                    .unwrap_or_else(|| media_object(kind, message_id));
                 if kind == "animation" {
                     // Documented: animations also carry a `document`.
                     msg["document"] = media_object("document", message_id);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use super::{html, now_unix, ChatAction, Fault, Rejection, SentMessage, Shared, State};
+use super::{html, now_unix, ChatAction, Fault, Rejection, SentFile, SentMessage, Shared, State};
 use crate::http::{Reply, Request};
 
 fn ok(result: Value) -> Reply {
@@ -25,6 +25,9 @@ fn error(code: u16, description: &str, retry_after: Option<u64>) -> Reply {
 }
 
 pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
+    if let Some(rest) = req.path.strip_prefix("/file/bot") {
+        return download(shared, rest);
+    }
     let Some(rest) = req.path.strip_prefix("/bot") else {
         return error(404, "Not Found", None);
     };
@@ -43,6 +46,9 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
         "setmycommands",
         "deletewebhook",
         "getwebhookinfo",
+        "getfile",
+        "sendphoto",
+        "senddocument",
     ];
     if !KNOWN.contains(&method.as_str()) {
         return error(404, "Not Found", None);
@@ -103,6 +109,9 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
         "getupdates" => get_updates(shared, &params),
         "sendmessage" => send_message(shared, &params),
         "sendchataction" => send_chat_action(shared, &params),
+        "getfile" => get_file(shared, &params),
+        "sendphoto" => send_file(shared, &params, req, "sendPhoto", "photo"),
+        "senddocument" => send_file(shared, &params, req, "sendDocument", "document"),
         "setmycommands" => match params.get("commands") {
             Some(Value::Array(list)) => {
                 shared.lock().commands = Some(Value::Array(list.clone()));
@@ -169,6 +178,20 @@ fn params(req: &Request) -> Result<Params, String> {
         }
     } else if ctype.starts_with("application/x-www-form-urlencoded") {
         form_pairs(&String::from_utf8_lossy(&req.body), &mut out);
+    } else if ctype.starts_with("multipart/form-data") {
+        let ctype = req.header("content-type").unwrap_or("");
+        let parts = crate::multipart::parse(ctype, &req.body)
+            .map_err(|e| format!("Bad Request: can't parse multipart body: {e}"))?;
+        // Text fields are parameters; file parts are read by the method.
+        for p in parts.into_iter().filter(|p| p.filename.is_none()) {
+            let v = p.text();
+            let value = if v.starts_with('{') || v.starts_with('[') {
+                serde_json::from_str(&v).unwrap_or(Value::String(v))
+            } else {
+                Value::String(v)
+            };
+            out.insert(p.name, value);
+        }
     } else {
         return Err(format!("Bad Request: unsupported Content-Type {ctype:?}"));
     }
@@ -465,4 +488,117 @@ fn send_chat_action(shared: &Shared, p: &Params) -> ApiResult {
     });
     shared.changed.notify_all();
     Ok(json!(true))
+}
+
+/// `GET /file/bot<token>/<file_path>`: the bytes, or 404.
+fn download(shared: &Shared, rest: &str) -> Reply {
+    let Some((token, path)) = rest.split_once('/') else {
+        return error(404, "Not Found", None);
+    };
+    let mut st = shared.lock();
+    if token != shared.token {
+        return error(404, "Not Found", None);
+    }
+    // Faults for downloads are queued under the name "file".
+    match st.faults.get_mut("file").and_then(VecDeque::pop_front) {
+        Some(Fault::Hangup) => return Reply::Hangup,
+        Some(Fault::Status {
+            code,
+            description,
+            retry_after,
+        }) => return error(code, &description, retry_after),
+        Some(Fault::Delay(d)) => {
+            drop(st);
+            std::thread::sleep(d);
+            st = shared.lock();
+        }
+        _ => {}
+    }
+    let found = st
+        .files
+        .values()
+        .find(|(p, _)| p == path)
+        .map(|(_, b)| b.clone());
+    match found {
+        Some(bytes) => {
+            st.downloads += 1;
+            shared.changed.notify_all();
+            Reply::raw(200, "application/octet-stream", bytes.as_slice().to_vec())
+        }
+        None => error(404, "Not Found", None),
+    }
+}
+
+fn get_file(shared: &Shared, p: &Params) -> ApiResult {
+    let id = p.get("file_id").and_then(Value::as_str).unwrap_or("");
+    let st = shared.lock();
+    let Some((path, bytes)) = st.files.get(id) else {
+        return Err((400, String::from("Bad Request: invalid file_id")));
+    };
+    if bytes.len() > 20 * 1024 * 1024 {
+        return Err((400, String::from("Bad Request: file is too big")));
+    }
+    Ok(
+        json!({"file_id": id, "file_unique_id": format!("u{id}"), "file_size": bytes.len(), "file_path": path}),
+    )
+}
+
+/// sendPhoto / sendDocument with the file uploaded in `field`.
+fn send_file(shared: &Shared, p: &Params, req: &Request, method: &str, field: &str) -> ApiResult {
+    let ctype = req.header("content-type").unwrap_or("");
+    if !ctype.starts_with("multipart/form-data") {
+        return Err((
+            400,
+            format!("Bad Request: there is no {field} in the request"),
+        ));
+    }
+    let parts = crate::multipart::parse(ctype, &req.body)
+        .map_err(|e| (400, format!("Bad Request: can't parse multipart body: {e}")))?;
+    let Some(file) = parts
+        .into_iter()
+        .find(|x| x.name == field && x.filename.is_some())
+    else {
+        return Err((
+            400,
+            format!("Bad Request: there is no {field} in the request"),
+        ));
+    };
+    let limit = if field == "photo" { 10 << 20 } else { 50 << 20 };
+    if file.body.len() > limit {
+        return Err(if field == "photo" {
+            (400, String::from("Bad Request: file is too big"))
+        } else {
+            (413, String::from("Request Entity Too Large"))
+        });
+    }
+    let mut st = shared.lock();
+    let chat_id = target_chat(&st, p)?;
+    let bot = st.bot.clone();
+    let Some(chat) = st.chats.get_mut(&chat_id) else {
+        return Err((400, String::from("Bad Request: chat not found")));
+    };
+    let message_id = chat.next_message_id;
+    chat.next_message_id += 1;
+    let mut message = json!({
+        "message_id": message_id, "from": bot,
+        "chat": {"id": chat_id, "type": chat.kind}, "date": now_unix(),
+    });
+    message[field] = if field == "photo" {
+        json!([{"file_id": format!("sent{message_id}"), "file_unique_id": format!("us{message_id}"),
+            "width": 100, "height": 100, "file_size": file.body.len()}])
+    } else {
+        json!({"file_id": format!("sent{message_id}"), "file_unique_id": format!("us{message_id}"),
+            "file_name": file.filename, "file_size": file.body.len()})
+    };
+    chat.messages.insert(message_id, message.clone());
+    st.sent_files.push(SentFile {
+        message_id,
+        chat_id,
+        method: method.to_owned(),
+        filename: file.filename,
+        content_type: file.content_type,
+        bytes: file.body,
+    });
+    shared.changed.notify_all();
+    Ok(message)
 }
