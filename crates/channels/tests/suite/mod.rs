@@ -1,6 +1,8 @@
+mod discord_files;
 mod discord_gateway;
 mod discord_liveness;
 mod discord_send;
+mod telegram_files;
 mod telegram_poll;
 mod telegram_send;
 
