@@ -28,12 +28,14 @@ picoclaw-bench --bin PATH [options]
                          the per-message overhead
   --growth-messages N    messages for the RSS growth row (default 10,000;
                          1,000 with --quick); 100000 is the long soak
+  --mcp-servers DIR      where scripts/mcp-servers installed the npm MCP
+                         reference servers (default target/mcp-servers)
   --no-callgrind         skip the valgrind instruction count
   --out PATH             also write the report here
   --check                exit 1 when a row misses its budget (CI runs the
                          1,000-message musl growth row this way)
   --only GROUPS          comma-separated subset: size,life,tls,discord,
-                         overhead,sandbox,growth,web,memory,
+                         overhead,sandbox,growth,web,memory,mcp,
                          callgrind (default: all)
 ";
 
@@ -41,6 +43,7 @@ struct Opts {
     bin: PathBuf,
     sizes: Vec<(String, PathBuf, f64)>,
     spawn_overhead: Option<PathBuf>,
+    mcp_servers: PathBuf,
     runs: usize,
     quick: bool,
     growth_messages: Option<usize>,
@@ -69,6 +72,7 @@ fn parse_args() -> Result<Opts, String> {
         bin: PathBuf::new(),
         sizes: Vec::new(),
         spawn_overhead: None,
+        mcp_servers: PathBuf::from("target/mcp-servers"),
         runs: 5,
         quick: false,
         growth_messages: None,
@@ -93,6 +97,7 @@ fn parse_args() -> Result<Opts, String> {
                 sizes.push((label.to_string(), PathBuf::from(path), budget));
             }
             "--spawn-overhead" => opts.spawn_overhead = Some(PathBuf::from(value()?)),
+            "--mcp-servers" => opts.mcp_servers = PathBuf::from(value()?),
             "--runs" => opts.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--quick" => opts.quick = true,
             "--growth-messages" => {
@@ -216,6 +221,9 @@ fn run(opts: &Opts) -> Vec<Row> {
     }
     if opts.wants("memory") {
         rows.push(memory_row(opts));
+    }
+    if opts.wants("mcp") {
+        rows.extend(mcp_rows(opts));
     }
     // request bytes, LLM calls, idle threads
     rows.extend(take(1));
@@ -609,6 +617,50 @@ fn memory_row(opts: &Opts) -> Row {
         Budget::Report,
         &format!("{note}; SQLite's page cache is capped by [store] cache_size_kib"),
     )
+}
+
+/// Two real MCP servers (server-everything and server-memory from npm,
+/// sandboxed like exec): picoclaw's own idle RSS with both connected, and
+/// the first request with everything's tools offered.
+fn mcp_rows(opts: &Opts) -> Vec<Row> {
+    let mut rss = Vec::new();
+    let mut bytes = Vec::new();
+    let mut note = String::new();
+    let mut err = String::new();
+    for i in 0..opts.runs.min(3) {
+        progress(&format!(
+            "two MCP servers connected {}/{}",
+            i + 1,
+            opts.runs.min(3)
+        ));
+        match measure::mcp_life(&opts.bin, &opts.mcp_servers, Duration::from_secs(10)) {
+            Ok(m) => {
+                rss.push(m.idle_rss_kib);
+                bytes.push(m.first_request_bytes);
+                note = format!(
+                    "anonymous {:.0} KiB; {} tools offered, {} from MCP",
+                    m.idle_anon_kib, m.tools, m.mcp_tools
+                );
+            }
+            Err(e) => err = e,
+        }
+    }
+    vec![
+        row(
+            "idle RSS (VmRSS) with two stdio MCP servers connected (picoclaw only)",
+            Stats::of(&rss).ok_or(err.clone()),
+            Unit::KiB,
+            Budget::Report,
+            &note,
+        ),
+        row(
+            "bytes of the first LLM request with server-everything's tools offered",
+            Stats::of(&bytes).ok_or(err),
+            Unit::Bytes,
+            Budget::Report,
+            "its JSON Schemas pass through unchanged; enabled_tools narrows them",
+        ),
+    ]
 }
 
 /// The first request with every built-in tool offered (web_search too).

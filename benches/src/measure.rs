@@ -123,6 +123,93 @@ pub fn web_fetch_peak(bin: &Path, bytes: usize) -> Res<(f64, f64)> {
     Ok((plain, fetched))
 }
 
+/// One daemon with two MCP servers connected.
+#[derive(Debug, Default)]
+pub struct McpLife {
+    pub idle_rss_kib: f64,
+    pub idle_anon_kib: f64,
+    pub first_request_bytes: f64,
+    pub tools: usize,
+    pub mcp_tools: usize,
+}
+
+/// Starts a daemon with server-everything and server-memory (stdio, under
+/// the sandbox), waits until their tools are offered, then measures the
+/// daemon's own memory after `idle_for` (the servers are other processes).
+pub fn mcp_life(bin: &Path, servers: &Path, idle_for: Duration) -> Res<McpLife> {
+    let servers = servers
+        .canonicalize()
+        .map_err(|e| format!("{}: {e} (run scripts/mcp-servers)", servers.display()))?;
+    let script = |pkg: &str| {
+        servers.join(format!(
+            "node_modules/@modelcontextprotocol/{pkg}/dist/index.js"
+        ))
+    };
+    for pkg in ["server-everything", "server-memory"] {
+        if !script(pkg).is_file() {
+            return Err(format!(
+                "{} missing: run scripts/mcp-servers",
+                script(pkg).display()
+            ));
+        }
+    }
+    let extra = format!(
+        "[mcp.servers.everything]\ncommand = \"node\"\nargs = [{:?}, \"stdio\"]\nread_paths = [{:?}]\n\n\
+         [mcp.servers.memory]\ncommand = \"node\"\nargs = [{:?}]\nread_paths = [{:?}]\n",
+        script("server-everything").display().to_string(),
+        servers.display().to_string(),
+        script("server-memory").display().to_string(),
+        servers.display().to_string(),
+    );
+    let setup = Setup {
+        poll_timeout_secs: 30,
+        extra: Box::leak(extra.into_boxed_str()),
+    };
+    let mut d = Daemon::start(bin, setup, &[])?;
+    d.first_poll(START_WAIT)?;
+    // Servers come up in the background; ask until their tools are offered.
+    let mut out = McpLife::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let before = d.llm.requests().len();
+        d.say("What is the capital of France?");
+        d.wait_replies(d.tg.sent().len() + 1, START_WAIT)?;
+        let reqs = d.llm.requests();
+        let req = reqs.get(before).ok_or("no LLM request recorded")?;
+        let names: Vec<String> = req.body["tools"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|t| t["function"]["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let has = |s: &str| names.iter().any(|n| n.starts_with(s));
+        if has("mcp_everything_") && has("mcp_memory_") {
+            out.first_request_bytes = match req.header("content-length") {
+                Some(v) => v.parse::<f64>().map_err(|e| e.to_string())?,
+                None => req.body.to_string().len() as f64,
+            };
+            out.tools = names.len();
+            out.mcp_tools = names.iter().filter(|n| n.starts_with("mcp_")).count();
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "MCP tools never offered (got {names:?})\n{}",
+                d.stderr()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let idle_until = Instant::now() + idle_for;
+    std::thread::sleep(idle_until.saturating_duration_since(Instant::now()));
+    out.idle_rss_kib = d.status_field("VmRSS")? as f64;
+    out.idle_anon_kib = crate::harness::rss_split(d.pid())?.0 as f64;
+    d.terminate(Duration::from_secs(15))?;
+    Ok(out)
+}
+
 /// Every built-in tool on, web_search included (it needs a search
 /// backend; this one is never called).
 const ALL_TOOLS: Setup = Setup {
