@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use heapless::HistoryBuffer;
 use serde_json::{json, Value};
 
 pub(crate) const OP_DISPATCH: u64 = 0;
@@ -167,12 +168,11 @@ pub(crate) fn on_close(code: u16) -> CloseAction {
 }
 
 /// The gateway accepts 120 payloads per 60 s per connection (heartbeats
-/// included) and disconnects clients that send more. A ring of the last
-/// 120 send times: the next send may go once the oldest is 60 s old.
+/// included) and disconnects clients that send more. The last 120 send
+/// times in a fixed ring: the next send may go once the oldest is 60 s old.
 #[derive(Debug, Clone)]
 pub(crate) struct SendWindow {
-    sent: [Option<Instant>; SEND_LIMIT],
-    next: usize,
+    sent: HistoryBuffer<Instant, SEND_LIMIT>,
 }
 
 pub(crate) const SEND_LIMIT: usize = 120;
@@ -181,22 +181,23 @@ pub(crate) const SEND_PERIOD: Duration = Duration::from_secs(60);
 impl SendWindow {
     pub(crate) fn new() -> SendWindow {
         SendWindow {
-            sent: [None; SEND_LIMIT],
-            next: 0,
+            sent: HistoryBuffer::new(),
         }
     }
 
     /// How long to wait before sending at `now`; zero when a send may go.
     pub(crate) fn wait(&self, now: Instant) -> Duration {
-        match self.sent[self.next] {
-            Some(oldest) => (oldest + SEND_PERIOD).saturating_duration_since(now),
+        if self.sent.len() < self.sent.capacity() {
+            return Duration::ZERO;
+        }
+        match self.sent.oldest_ordered().next() {
+            Some(oldest) => (*oldest + SEND_PERIOD).saturating_duration_since(now),
             None => Duration::ZERO,
         }
     }
 
     pub(crate) fn record(&mut self, now: Instant) {
-        self.sent[self.next] = Some(now);
-        self.next = (self.next + 1) % SEND_LIMIT;
+        self.sent.write(now);
     }
 }
 
