@@ -137,7 +137,8 @@ fn encode_request(
             })
             .collect(),
     };
-    serde_json::to_vec(&wire).map_err(|e| ProviderError::Request {
+    let pictures = crate::image::has_pictures(opts.vision, req.messages);
+    crate::image::body(&wire, pictures).map_err(|e| ProviderError::Request {
         status: 0,
         message: format!("cannot encode request: {e}"),
     })

@@ -52,6 +52,37 @@ impl Serialize for Base64<'_> {
     }
 }
 
+/// The request body as JSON. With pictures in it the body is megabytes:
+/// it is measured first (a pass that only counts bytes) and written into a
+/// buffer of exactly that size, so no grown-and-copied buffers stay behind
+/// in the heap (measured: a 5 MB photo turn peaked 16 MiB above a plain
+/// turn with `to_vec`). Without pictures, `to_vec` as usual.
+pub(crate) fn body<T: Serialize>(wire: &T, pictures: bool) -> serde_json::Result<Vec<u8>> {
+    if !pictures {
+        return serde_json::to_vec(wire);
+    }
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    serde_json::to_writer(&mut n, wire)?;
+    let mut out = Vec::with_capacity(n.0);
+    serde_json::to_writer(&mut out, wire)?;
+    Ok(out)
+}
+
+/// Whether a request will carry pictures (only vision models get them).
+pub(crate) fn has_pictures(vision: bool, messages: &[picoclaw_core::ChatMessage]) -> bool {
+    vision && messages.iter().any(|m| !m.images.is_empty())
+}
+
 /// `data:<type>;base64,<bytes>`: the OpenAI `image_url` form.
 pub(crate) struct DataUrl<'a>(pub &'a picoclaw_core::Image);
 
@@ -75,6 +106,14 @@ impl Serialize for DataUrl<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_measured_body_is_the_same_json_in_a_buffer_of_exactly_its_size() {
+        let wire = serde_json::json!({"data": Base64(&[7u8; 10_000]).to_string(), "n": 1});
+        let sized = body(&wire, true).unwrap();
+        assert_eq!(sized, serde_json::to_vec(&wire).unwrap());
+        assert_eq!(sized.capacity(), sized.len());
+    }
 
     #[test]
     fn base64_matches_the_rfc_test_vectors_and_long_inputs_cross_chunks_cleanly() {

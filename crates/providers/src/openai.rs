@@ -181,7 +181,8 @@ fn encode_request(
     };
     // Serialising borrowed strings and a Value cannot fail, but a NaN
     // temperature would; report it rather than panic.
-    serde_json::to_vec(&wire).map_err(|e| ProviderError::Request {
+    let pictures = crate::image::has_pictures(opts.vision, req.messages);
+    crate::image::body(&wire, pictures).map_err(|e| ProviderError::Request {
         status: 0,
         message: format!("cannot encode request: {e}"),
     })
