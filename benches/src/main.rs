@@ -35,7 +35,7 @@ picoclaw-bench --bin PATH [options]
   --check                exit 1 when a row misses its budget (CI runs the
                          1,000-message musl growth row this way)
   --only GROUPS          comma-separated subset: size,life,tls,discord,
-                         overhead,sandbox,growth,web,memory,mcp,
+                         overhead,sandbox,growth,web,photo,memory,mcp,
                          callgrind (default: all)
 ";
 
@@ -218,6 +218,9 @@ fn run(opts: &Opts) -> Vec<Row> {
     }
     if opts.wants("web") {
         rows.push(web_row(opts));
+    }
+    if opts.wants("photo") {
+        rows.push(photo_row(opts));
     }
     if opts.wants("memory") {
         rows.push(memory_row(opts));
@@ -570,6 +573,40 @@ fn web_row(opts: &Opts) -> Row {
     row(
         "peak RSS (VmHWM) over a turn that web_fetches a 2 MB HTML page",
         Stats::of(&fetched).ok_or(err),
+        Unit::KiB,
+        Budget::Report,
+        &note,
+    )
+}
+
+/// A turn for a 5 MB photo sent to a vision model: the download is
+/// streamed to disk, the picture read back once and base64-encoded into
+/// the request body.
+fn photo_row(opts: &Opts) -> Row {
+    let mut peaks = Vec::new();
+    let mut grew = Vec::new();
+    let mut err = String::new();
+    for i in 0..opts.runs {
+        progress(&format!("a 5 MB photo turn {}/{}", i + 1, opts.runs));
+        match measure::photo_turn_peak(&opts.bin, 5_000_000) {
+            Ok((plain, peak)) => {
+                peaks.push(peak);
+                grew.push(peak - plain);
+            }
+            Err(e) => err = e,
+        }
+    }
+    let note = Stats::of(&grew)
+        .map(|s| {
+            format!(
+                "{:.0} KiB above the same daemon's peak after a plain turn (median)",
+                s.median
+            )
+        })
+        .unwrap_or_default();
+    row(
+        "peak RSS (VmHWM) over a turn that downloads a 5 MB photo for a vision model",
+        Stats::of(&peaks).ok_or(err),
         Unit::KiB,
         Budget::Report,
         &note,

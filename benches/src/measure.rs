@@ -210,6 +210,47 @@ pub fn mcp_life(bin: &Path, servers: &Path, idle_for: Duration) -> Res<McpLife> 
     Ok(out)
 }
 
+const PHOTO: Setup = Setup {
+    poll_timeout_secs: 1,
+    // Appended inside [[providers]]: the model takes pictures.
+    extra: "vision = true\n",
+};
+
+/// Peak RSS (KiB) of a fresh daemon over a plain turn, then after a turn
+/// for a Telegram photo of `bytes` (one size, within the default caps):
+/// downloaded to inbox/ and sent to the vision model as a data URL.
+pub fn photo_turn_peak(bin: &Path, bytes: usize) -> Res<(f64, f64)> {
+    use picoclaw_testkit::fake_telegram::Incoming;
+    let mut d = Daemon::start(bin, PHOTO, &[])?;
+    d.first_poll(START_WAIT)?;
+    d.say("hello");
+    d.wait_replies(1, START_WAIT)?;
+    let plain = d.status_field("VmHWM")? as f64;
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    jpeg.extend((0..bytes.saturating_sub(4)).map(|i| (i * 131 % 251) as u8));
+    d.tg.put_file("bench-photo", jpeg);
+    let sizes = serde_json::json!([{"file_id": "bench-photo", "file_unique_id": "bp",
+        "width": 1280, "height": 960, "file_size": bytes}]);
+    d.tg.push(
+        Incoming::direct(crate::harness::USER, "bench")
+            .media_with("photo", sizes)
+            .text("what is it?"),
+    );
+    d.wait_replies(2, Duration::from_secs(60))?;
+    let peak = d.status_field("VmHWM")? as f64;
+    let reqs = d.llm.requests();
+    let sent_image = reqs
+        .last()
+        .is_some_and(|r| r.body.to_string().contains("data:image/jpeg;base64,"));
+    d.terminate(Duration::from_secs(15))?;
+    if !sent_image {
+        return Err(String::from(
+            "the photo did not reach the model as an image part",
+        ));
+    }
+    Ok((plain, peak))
+}
+
 /// Every built-in tool on, web_search included (it needs a search
 /// backend; this one is never called).
 const ALL_TOOLS: Setup = Setup {
