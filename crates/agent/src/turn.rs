@@ -633,10 +633,7 @@ impl Agent {
                 .map(|(_, m)| m.clone())
                 .collect();
             if !at.images.is_empty() {
-                // The turn's own message is the last user message kept.
-                if let Some(m) = messages.iter_mut().rev().find(|m| m.role == Role::User) {
-                    m.images = at.images.clone();
-                }
+                attach_images(&mut messages, &at.images);
             }
             if !tools_allowed {
                 messages.push(ChatMessage::user(
@@ -780,6 +777,23 @@ fn finished(
     (output, took)
 }
 
+/// Puts the turn's pictures on the turn's own message: the last user
+/// message, when only this turn's tool rounds follow it (a chat's turns run
+/// one at a time, and a turn's final answer ends it). When trimming dropped
+/// that message, the last user message kept is an earlier turn's, followed
+/// by its answer: the pictures are left out rather than put on it.
+fn attach_images(messages: &mut [ChatMessage], images: &[Image]) {
+    let Some(i) = messages.iter().rposition(|m| m.role == Role::User) else {
+        return;
+    };
+    let only_rounds = messages[i + 1..]
+        .iter()
+        .all(|m| m.role == Role::Tool || (m.role == Role::Assistant && !m.tool_calls.is_empty()));
+    if only_rounds {
+        messages[i].images = images.to_vec();
+    }
+}
+
 /// Awaits a blocking provider call, giving up when the turn is cancelled.
 /// The abandoned HTTP request finishes on its pool thread and is dropped.
 async fn wait_or_cancel(
@@ -831,5 +845,51 @@ fn short_store_error(e: &StoreError) -> &'static str {
         StoreError::Busy { .. } => "the database is busy",
         StoreError::Corrupt { .. } => "the database is damaged",
         _ => "a storage error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picture() -> Vec<Image> {
+        vec![Image {
+            media_type: "image/png",
+            data: Arc::from(&b"\x89PNG"[..]),
+        }]
+    }
+
+    fn call() -> ChatMessage {
+        ChatMessage::calls(vec![picoclaw_core::ToolCall {
+            id: "c1".into(),
+            name: "read_file".into(),
+            arguments: "{}".into(),
+        }])
+    }
+
+    #[test]
+    fn pictures_go_on_the_turns_message_across_its_tool_rounds_and_never_on_an_older_one() {
+        let mut current = vec![
+            ChatMessage::user("old question"),
+            ChatMessage::assistant("old answer"),
+            ChatMessage::user("[photo saved at inbox/p.png] what is it?"),
+            call(),
+            ChatMessage::tool_result("c1", "..."),
+        ];
+        attach_images(&mut current, &picture());
+        let with: Vec<usize> = (0..current.len())
+            .filter(|&i| !current[i].images.is_empty())
+            .collect();
+        assert_eq!(with, [2]);
+        // Trimming dropped the turn's message: the last user message left is
+        // an earlier turn's, answered since.
+        let mut trimmed = vec![
+            ChatMessage::user("old question"),
+            ChatMessage::assistant("old answer"),
+            call(),
+            ChatMessage::tool_result("c1", "..."),
+        ];
+        attach_images(&mut trimmed, &picture());
+        assert!(trimmed.iter().all(|m| m.images.is_empty()));
     }
 }
