@@ -44,6 +44,10 @@ pub enum InboundKind {
     /// prompt for the model, never a chat command. Boxed so the common
     /// variants stay small.
     Scheduled(Box<ScheduledTurn>),
+    /// A press on a button the bot sent (see [`Sink::send_buttons`]), with
+    /// that button's `data`. Acted on when it arrives (it answers a
+    /// question a running turn asked) and never stored as a message.
+    Button(String),
 }
 
 /// What a scheduled turn asks.
@@ -111,9 +115,18 @@ pub struct FileRef {
     pub height: Option<u32>,
 }
 
-/// One accepted inbound event. Channels drop unauthorised senders and group
-/// messages that are not addressed to the bot before returning a batch, so
-/// every `Inbound` is meant for the agent.
+/// A button under a message the bot sends: what it shows, and the data a
+/// press reports back as [`InboundKind::Button`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub label: String,
+    /// At most 64 bytes (Telegram's `callback_data` limit).
+    pub data: String,
+}
+
+/// One inbound event addressed to the bot. Channels drop group messages
+/// that are not addressed to the bot before returning a batch; who may talk
+/// (allow lists, pairing) is the runtime's decision, made with the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbound {
     /// Channel name, e.g. "telegram".
@@ -199,13 +212,16 @@ pub struct Caps {
     /// Shows a "typing…" indicator (the runtime skips the calls otherwise).
     pub typing: bool,
     /// Chat commands arrive as plain text starting with `/` (all channels
-    /// today); menus and buttons come later.
+    /// today).
     pub text_commands: bool,
     /// Largest file [`Sink::send_file`] may upload; 0: it sends no files.
     pub max_file_bytes: u64,
     /// Largest picture sent as a photo (shown inline); bigger ones go as
     /// documents. 0: no photos.
     pub max_photo_bytes: u64,
+    /// Shows buttons under a message ([`Sink::send_buttons`]) and reports
+    /// presses; without them, a question says which words to reply with.
+    pub buttons: bool,
 }
 
 impl Default for Caps {
@@ -215,6 +231,7 @@ impl Default for Caps {
             text_commands: true,
             max_file_bytes: 0,
             max_photo_bytes: 0,
+            buttons: false,
         }
     }
 }
@@ -278,6 +295,20 @@ pub trait Sink: Send + Sync {
 
     /// Sends one rendered chunk.
     fn send(&self, chat_id: &str, chunk: &str, reply_to: Option<&str>) -> Result<(), ChannelError>;
+
+    /// Sends one rendered chunk with `buttons` under it. Channels without
+    /// buttons send the chunk alone (the default); its text then says what
+    /// to reply.
+    fn send_buttons(
+        &self,
+        chat_id: &str,
+        chunk: &str,
+        reply_to: Option<&str>,
+        buttons: &[Button],
+    ) -> Result<(), ChannelError> {
+        let _ = buttons;
+        self.send(chat_id, chunk, reply_to)
+    }
 
     /// Shows "typing…" (best effort; errors are only logged).
     fn typing(&self, _chat_id: &str) -> Result<(), ChannelError> {

@@ -19,7 +19,7 @@ mod tool;
 pub use backoff::Backoff;
 pub use cancel::Cancel;
 pub use channel::{
-    Batch, Caps, ChannelError, ChatKind, FileRef, Inbound, InboundKind, LinkState, MediaFile,
+    Batch, Button, Caps, ChannelError, ChatKind, FileRef, Inbound, InboundKind, LinkState, MediaFile,
     MediaKind, OutFile, Poller, ScheduledTurn, Sender, Sink,
 };
 pub use msg::{ChatMessage, Image, Role, ToolCall, ToolSpec, Usage};

@@ -137,6 +137,8 @@ pub(crate) fn insert_inbound(
         ),
         InboundKind::Unsupported(m) => ("unsupported", m.as_str(), None, None),
         InboundKind::Scheduled(s) => ("scheduled", s.prompt.as_str(), s.quiet.as_deref(), None),
+        // Acted on at arrival; a press is not a message.
+        InboundKind::Button(_) => return Ok(false),
     };
     let inserted = insert.execute(rusqlite::params![
         channel,

@@ -1,8 +1,10 @@
 //! picoclaw's embedded SQLite store: channel cursors and inbound events
 //! (the exactly-once ingest), sessions and their messages, the outbox of
-//! rendered reply chunks, token usage, the tool-call audit log, schedules and long-term
-//! memory — one file, `picoclaw.db`, in the state directory, in WAL mode,
-//! with numbered migrations in `PRAGMA user_version`.
+//! rendered reply chunks, token usage, the tool-call audit log, schedules,
+//! long-term memory and access (people approved by pairing, their codes,
+//! tool calls waiting for a yes or no) — one file, `picoclaw.db`, in the
+//! state directory, in WAL mode, with numbered migrations in `PRAGMA
+//! user_version`.
 //!
 //! It does not decide anything: no retry policy, no session keys, no
 //! rendering. It stores what the runtime hands it, each multi-row change in
@@ -11,6 +13,7 @@
 //! `Sync`; share it as `Arc<Mutex<Store>>` and call it off the async
 //! threads.
 
+mod access;
 mod audit;
 mod error;
 mod inbound;
@@ -22,6 +25,9 @@ mod session;
 mod store;
 mod usage;
 
+pub use access::{
+    Approval, ConfirmAsk, ConfirmStatus, Paired, PairingAsk, PairingCode, PairingIssue,
+};
 pub use audit::{AuditFilter, AuditStatus, ToolAudit};
 pub use error::StoreError;
 pub use inbound::{InboundRow, InboundStatus};

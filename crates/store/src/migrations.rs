@@ -292,8 +292,60 @@ ALTER TABLE inbound ADD COLUMN media TEXT;
 ALTER TABLE outbox ADD COLUMN file TEXT;
 "#;
 
+/// Access control (issue 16): the people approved by pairing, beside the
+/// config's `allow_from`; the one-time codes strangers are given; tool calls
+/// that wait for (or got) the user's yes or no; buttons under a queued
+/// message (the yes/no question).
+const V6: &str = r#"
+CREATE TABLE paired (
+    channel     TEXT NOT NULL,
+    sender_id   TEXT NOT NULL,
+    username    TEXT,
+    name        TEXT NOT NULL,
+    approved_at INTEGER NOT NULL,
+    -- 'host' (picoclaw pairing approve) or `channel:user id` of the owner.
+    approved_by TEXT NOT NULL,
+    PRIMARY KEY (channel, sender_id)
+) STRICT, WITHOUT ROWID;
+
+-- At most one code per person and channel. `inbound_id` is the event the
+-- code was issued for: redoing that event (after a crash) tells the same
+-- code again. `told_at` is when the person was last told it.
+CREATE TABLE pairing_codes (
+    channel    TEXT NOT NULL,
+    code       TEXT NOT NULL,
+    sender_id  TEXT NOT NULL,
+    username   TEXT,
+    name       TEXT NOT NULL,
+    inbound_id INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    told_at    INTEGER NOT NULL,
+    PRIMARY KEY (channel, code),
+    UNIQUE (channel, sender_id)
+) STRICT;
+
+-- One row per tool call that needed the user's yes or no. A row still
+-- 'waiting' when its turn resumes after a restart is 'interrupted': the
+-- call is not run.
+CREATE TABLE confirmations (
+    id         INTEGER PRIMARY KEY,
+    inbound_id INTEGER NOT NULL,
+    call_id    TEXT NOT NULL,
+    tool       TEXT NOT NULL,
+    status     TEXT NOT NULL DEFAULT 'waiting'
+               CHECK (status IN ('waiting', 'approved', 'denied', 'timeout', 'interrupted')),
+    asked_at   INTEGER NOT NULL,
+    decided_at INTEGER,
+    UNIQUE (inbound_id, call_id)
+) STRICT;
+
+-- JSON [[label, data], ...]: buttons under this chunk.
+ALTER TABLE outbox ADD COLUMN buttons TEXT;
+"#;
+
 /// In order; the schema version is the number of scripts applied.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The newest schema version this binary understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

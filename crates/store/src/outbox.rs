@@ -1,7 +1,7 @@
 //! Rendered reply chunks waiting to be sent.
 
-use picoclaw_core::OutFile;
-use rusqlite::{OptionalExtension, Row};
+use picoclaw_core::{Button, OutFile};
+use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::error::StoreError;
 use crate::store::{limit, now, Store};
@@ -23,6 +23,8 @@ pub struct OutboxRow {
     /// A file to upload instead of the text `body` (which then is its
     /// name).
     pub file: Option<OutFile>,
+    /// Buttons to show under this chunk (a yes/no question); usually none.
+    pub buttons: Vec<Button>,
 }
 
 fn outbox_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
@@ -33,6 +35,7 @@ fn outbox_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         })?),
         None => None,
     };
+    let buttons: Option<String> = r.get(9)?;
     Ok(OutboxRow {
         id: r.get(0)?,
         inbound_id: r.get(1)?,
@@ -43,7 +46,60 @@ fn outbox_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         body: r.get(6)?,
         attempts: r.get(7)?,
         file,
+        buttons: buttons
+            .as_deref()
+            .map(buttons_from_json)
+            .unwrap_or_default(),
     })
+}
+
+fn buttons_to_json(buttons: &[Button]) -> String {
+    let pairs: Vec<[&str; 2]> = buttons.iter().map(|b| [&*b.label, &*b.data]).collect();
+    serde_json::to_string(&pairs).unwrap_or_default()
+}
+
+/// Unreadable JSON yields no buttons: the text alone still asks.
+fn buttons_from_json(json: &str) -> Vec<Button> {
+    serde_json::from_str::<Vec<[String; 2]>>(json)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|[label, data]| Button { label, data })
+        .collect()
+}
+
+/// Chunks to queue for one chat.
+pub(crate) struct Queued<'a> {
+    pub inbound_id: Option<i64>,
+    pub channel: &'a str,
+    pub chat_id: &'a str,
+    pub reply_to: Option<&'a str>,
+    pub chunks: &'a [String],
+    /// Go under the last chunk.
+    pub buttons: &'a [Button],
+}
+
+/// Inserts queued chunks (seq 0..n) inside the caller's transaction.
+pub(crate) fn insert_chunks(tx: &Connection, q: &Queued<'_>, at: i64) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO outbox (inbound_id, channel, chat_id, reply_to, seq, body, buttons,
+             created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let last = q.chunks.len().saturating_sub(1);
+    for (seq, body) in q.chunks.iter().enumerate() {
+        let json = (seq == last && !q.buttons.is_empty()).then(|| buttons_to_json(q.buttons));
+        insert.execute(rusqlite::params![
+            q.inbound_id,
+            q.channel,
+            q.chat_id,
+            q.reply_to,
+            seq as i64,
+            body,
+            json,
+            at
+        ])?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -74,23 +130,18 @@ impl Store {
                 None => false,
             };
             if !already {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO outbox (inbound_id, channel, chat_id, reply_to, seq, body,
-                         created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?;
-                for (seq, body) in (0_i64..).zip(chunks) {
-                    insert.execute(rusqlite::params![
-                        inbound_id, channel, chat_id, reply_to, seq, body, at
-                    ])?;
-                }
+                let q = Queued {
+                    inbound_id,
+                    channel,
+                    chat_id,
+                    reply_to,
+                    chunks,
+                    buttons: &[],
+                };
+                insert_chunks(tx, &q, at)?;
             }
             if let Some(id) = inbound_id {
-                tx.prepare_cached(
-                    "UPDATE inbound SET status = 'answered', error = NULL, updated_at = ?2
-                     WHERE id = ?1",
-                )?
-                .execute((id, at))?;
+                settle(tx, id, "answered", at)?;
             }
             Ok(())
         })
@@ -101,7 +152,8 @@ impl Store {
     pub fn pending_outbox(&self, channel: &str, max: usize) -> Result<Vec<OutboxRow>, StoreError> {
         self.run(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, inbound_id, channel, chat_id, reply_to, seq, body, attempts, file
+                "SELECT id, inbound_id, channel, chat_id, reply_to, seq, body, attempts, file,
+                     buttons
                  FROM outbox WHERE status = 'pending' AND channel = ?1 ORDER BY id LIMIT ?2",
             )?;
             let rows = stmt.query_map(rusqlite::params![channel, limit(max)], outbox_from_row)?;
@@ -140,4 +192,13 @@ impl Store {
                 .map(drop)
         })
     }
+}
+
+/// Moves event `id` to `status` inside the caller's transaction.
+pub(crate) fn settle(tx: &Connection, id: i64, status: &str, at: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE inbound SET status = ?2, error = NULL, updated_at = ?3 WHERE id = ?1",
+    )?
+    .execute((id, status, at))
+    .map(drop)
 }

@@ -1,3 +1,4 @@
+mod access;
 mod audit;
 mod errors;
 mod ingest;

@@ -31,6 +31,7 @@ fn enqueue_reply_queues_chunks_in_order_and_marks_the_inbound_answered() {
         body: body.into(),
         attempts: 0,
         file: None,
+        buttons: Vec::new(),
     };
     assert_eq!(rows, [expect(&rows[0], 0, "a"), expect(&rows[1], 1, "b")]);
     assert!(rows[0].id < rows[1].id);
