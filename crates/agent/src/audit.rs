@@ -64,9 +64,8 @@ pub(crate) fn by_subagent(
     }
 }
 
-/// The audit row for a call a policy refused before it ran (the per-chat
-/// tool policy of issue 16 records its refusals with it).
-#[allow(dead_code)]
+/// The audit row for a call a policy refused before it ran: a tool not
+/// offered in that chat, or a confirmation declined or not given.
 pub(crate) fn denied(caller: &Caller, inbound_id: i64, call: &ToolCall, reason: &str) -> ToolAudit {
     ToolAudit {
         status: AuditStatus::Denied,

@@ -21,6 +21,10 @@ pub struct CommandCtx {
     /// The text after the command word, trimmed.
     pub args: String,
     pub channel: String,
+    /// Who sent the command (their id on the channel).
+    pub sender: String,
+    /// The sender is an owner: privileged commands and details.
+    pub owner: bool,
     /// `channel:chat id`: whose usage `/usage` shows.
     pub chat: String,
     pub budgets: crate::budget::Budgets,
@@ -84,6 +88,12 @@ const COMMANDS: &[Command] = &[
         run: |_, _| Reply::ok("Nothing is running."),
     },
     Command {
+        name: "/pair",
+        help: Some("CODE: approve someone's pairing code (owners)"),
+        interrupts: false,
+        run: crate::pairing::pair_command,
+    },
+    Command {
         name: "/help",
         help: Some("this text"),
         interrupts: false,
@@ -129,18 +139,22 @@ fn new_session(ctx: &CommandCtx, store: &mut Store) -> Reply {
     }
 }
 
+/// Everyone sees the model and their conversation; owners also see the
+/// host: uptime, memory and the channels' links.
 fn status(ctx: &CommandCtx, store: &mut Store) -> Reply {
-    let up = ctx.uptime.as_secs();
-    let rss = rss_kib()
-        .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
-        .unwrap_or_else(|| String::from("unknown"));
-    let mut text = format!(
-        "Model: {}\nUptime: {}h {}m {}s\nMemory (RSS): {rss}",
-        ctx.model,
-        up / 3600,
-        (up / 60) % 60,
-        up % 60
-    );
+    let mut text = format!("Model: {}", ctx.model);
+    if ctx.owner {
+        let up = ctx.uptime.as_secs();
+        let rss = rss_kib()
+            .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+            .unwrap_or_else(|| String::from("unknown"));
+        text.push_str(&format!(
+            "\nUptime: {}h {}m {}s\nMemory (RSS): {rss}",
+            up / 3600,
+            (up / 60) % 60,
+            up % 60
+        ));
+    }
     let stats = store.active_session(&ctx.session).and_then(|id| {
         let st = store.session_stats(id)?;
         Ok((st, store.usage_totals(id)?))
@@ -160,8 +174,10 @@ fn status(ctx: &CommandCtx, store: &mut Store) -> Reply {
         }
         Err(e) => text.push_str(&format!("\nConversation stats unavailable: {e}")),
     }
-    for (name, link) in &ctx.links {
-        text.push_str(&format!("\nChannel {name}: {}", describe(link)));
+    if ctx.owner {
+        for (name, link) in &ctx.links {
+            text.push_str(&format!("\nChannel {name}: {}", describe(link)));
+        }
     }
     Reply::ok(text)
 }
@@ -243,6 +259,8 @@ mod tests {
             session: String::from("t:1"),
             args: String::new(),
             channel: String::from("t"),
+            sender: String::from("1"),
+            owner: true,
             chat: String::from("t:1"),
             budgets: Default::default(),
             caps: Caps::default(),
@@ -252,7 +270,7 @@ mod tests {
             links: Vec::new(),
         };
         let text = help(&ctx, &mut store).text;
-        for c in ["/new", "/status", "/usage", "/stop", "/help"] {
+        for c in ["/new", "/status", "/usage", "/stop", "/pair", "/help"] {
             assert_eq!(text.matches(&format!("\n{c} — ")).count(), 1, "{text}");
         }
         assert!(!text.contains("/start"));

@@ -13,17 +13,22 @@
 //! Who owns what: `runtime` wires sources, the worker and one outbox per
 //! channel; `source`/`poll` store events; `worker` answers them in order
 //! (`commands` for chat commands, `turn` for model turns); `outbox` sends.
+//! `access` decides who may talk and which tools a turn sees; `pairing`
+//! answers strangers with a code; `confirm` carries a tool call's yes/no.
 
+mod access;
 mod audit;
 mod budget;
 mod commands;
 mod compact;
+mod confirm;
 mod db;
 mod history;
 mod links;
 mod media;
 mod memory;
 mod outbox;
+mod pairing;
 mod poll;
 mod prompt;
 mod reply;
@@ -36,12 +41,17 @@ mod trim;
 mod turn;
 mod worker;
 
+pub use access::{
+    group_of, Access, ChannelAccess, DmPolicy, Standing, ToolRule, DEFAULT_CONFIRM_TIMEOUT, GROUPS,
+    RESTRICTED,
+};
 pub use budget::Budgets;
 pub use commands::{rss_kib, CommandCtx};
 pub use db::Db;
 pub use links::{describe as describe_link, Link, Links};
 pub use media::{MediaOptions, INBOX};
 pub use memory::memory_tools;
+pub use pairing::{normalize as normalize_pairing_code, now as pairing_now, CODE_TTL, MAX_PENDING};
 pub use prompt::PromptSection;
 pub use reply::Reply;
 pub use runtime::{Runtime, RuntimeOptions};

@@ -131,12 +131,13 @@ async fn send(sh: &Shared, sink: &Arc<dyn Sink>, row: &OutboxRow) -> Sent {
     // network accepts it: no hop back to the event loop in between, so the
     // window in which a kill -9 makes us resend a delivered chunk is the
     // SQLite commit alone.
-    let (db2, s2) = (db.clone(), sink.clone());
+    let (db2, s2, buttons) = (db.clone(), sink.clone(), row.buttons.clone());
     let (file, workspace) = (row.file.clone(), sh.agent.workspace().to_path_buf());
     let res = tokio::task::spawn_blocking(move || {
         let sent = match &file {
             Some(f) => send_file(&*s2, &workspace, &chat, f),
-            None => s2.send(&chat, &body, reply_to.as_deref()),
+            None if buttons.is_empty() => s2.send(&chat, &body, reply_to.as_deref()),
+            None => s2.send_buttons(&chat, &body, reply_to.as_deref(), &buttons),
         };
         let marked = sent.is_ok().then(|| db2.blocking(|s| s.mark_sent(id)));
         (sent, marked)

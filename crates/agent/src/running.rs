@@ -1,5 +1,5 @@
 //! The turn being answered, so a `/stop` that arrives while it runs can
-//! cancel it. The worker begins and ends turns; a source's ingest checks
+//! cancel it, and the yes or no its question waits for can reach it. The worker begins and ends turns; a source's ingest checks
 //! each new event against the running turn before storing it.
 
 use std::collections::HashSet;
@@ -14,6 +14,8 @@ pub(crate) struct Running {
     /// Events (`channel:event_id`) that cancelled a running turn. The
     /// cancelled turn answers "Stopped.", so these get no reply of their own.
     consumed: Mutex<HashSet<String>>,
+    /// The running turn's question, when it waits for a yes or no.
+    pub confirm: crate::confirm::Pending,
 }
 
 impl Running {

@@ -65,18 +65,27 @@ impl Inbox {
     /// the source acknowledge the events to their server; on `Err` nothing
     /// was stored.
     ///
-    /// An interrupting command (`/stop`) for the conversation whose turn is
-    /// running cancels that turn here, at arrival, not in turn order.
+    /// Messages nothing will answer (strangers', see `Access::screen`) are
+    /// dropped first. What acts at arrival, not in turn order, is acted on
+    /// here: an interrupting command (`/stop`) cancels its conversation's
+    /// running turn, and the yes or no a running turn's question waits for
+    /// goes to that turn (and is not stored).
     pub async fn store(
         &self,
         channel: &'static str,
         items: Vec<Inbound>,
         cursor: Option<String>,
     ) -> Result<usize, StoreError> {
-        self.interrupt(&items);
+        let sh = self.shared.clone();
         let ids = self
             .db()
-            .call(move |s| s.ingest(channel, &items, cursor.as_deref()))
+            .call(move |s| {
+                let access = sh.agent.access();
+                let mut items = access.screen(s, items)?;
+                items.retain(|m| !sh.running.confirm.take(m, access));
+                interrupt(&sh, &items);
+                s.ingest(channel, &items, cursor.as_deref())
+            })
             .await?;
         if !ids.is_empty() {
             self.shared.wake_worker.notify_one();
@@ -102,20 +111,20 @@ impl Inbox {
         self.shared.wake_worker.notify_one();
         self.shared.wake_outbox(channel);
     }
+}
 
-    fn interrupt(&self, items: &[Inbound]) {
-        for item in items {
-            let InboundKind::Text(text) = &item.kind else {
-                continue;
-            };
-            if !commands::interrupts(text) {
-                continue;
-            }
-            let session = self.shared.agent.session_key(item);
-            let event = format!("{}:{}", item.channel, item.event_id);
-            if self.shared.running.interrupt(&session, event) {
-                info!("{}: {} for the running turn", item.channel, text.trim());
-            }
+fn interrupt(sh: &Shared, items: &[Inbound]) {
+    for item in items {
+        let InboundKind::Text(text) = &item.kind else {
+            continue;
+        };
+        if !commands::interrupts(text) {
+            continue;
+        }
+        let session = sh.agent.session_key(item);
+        let event = format!("{}:{}", item.channel, item.event_id);
+        if sh.running.interrupt(&session, event) {
+            info!("{}: {} for the running turn", item.channel, text.trim());
         }
     }
 }

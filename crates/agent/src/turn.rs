@@ -15,8 +15,10 @@ use picoclaw_core::{
 use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 use picoclaw_tools::ToolSet;
 
+use crate::access::{Access, Grant};
 use crate::audit;
 use crate::compact;
+use crate::confirm::Asker;
 use crate::db::Db;
 use crate::history::{History, Loaded};
 use crate::media::{self, MediaOptions};
@@ -25,6 +27,11 @@ use crate::reply::Reply;
 use crate::send_file::{CapsMap, SendFile};
 use crate::spawn::{Kit, Spawn, SubagentOptions};
 use crate::trim;
+
+#[path = "gate.rs"]
+mod gate;
+
+use gate::{Gated, Outcome};
 
 /// The same failing call (same tool, same arguments) this many times ends
 /// the turn: the model is looping.
@@ -64,6 +71,8 @@ pub struct Agent {
     caps: CapsMap,
     /// Set when subagents are on: `spawn` is added to the tools.
     subagents: Option<Arc<Kit>>,
+    /// Who may talk and which tools each turn is offered.
+    access: Arc<Access>,
 }
 
 enum Step {
@@ -83,9 +92,11 @@ pub trait ToolSource: Send + Sync {
 struct Tools {
     set: Arc<ToolSet>,
     names: Vec<String>,
-    /// Estimated tokens of the specs, sent with every call that offers
-    /// tools.
-    tokens: usize,
+    /// Estimated tokens of each spec, sent with every call that offers it.
+    tokens: Vec<usize>,
+    /// The subsets grants offered so far, by which tools they keep, so a
+    /// restricted chat's requests share one copy too (see `gate::offer`).
+    subsets: Mutex<Vec<(Vec<bool>, Arc<[ToolSpec]>)>>,
 }
 
 impl Tools {
@@ -98,8 +109,13 @@ impl Tools {
                 trim::estimate_tokens(&s.description)
                     + trim::estimate_tokens(&s.parameters.to_string())
             })
-            .sum();
-        Tools { set, names, tokens }
+            .collect();
+        Tools {
+            set,
+            names,
+            tokens,
+            subsets: Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -108,7 +124,14 @@ struct At<'a> {
     session: i64,
     inbound_id: i64,
     caller: Caller,
+    chat_kind: ChatKind,
+    /// The user's message, which a confirmation question quotes.
+    message_id: Option<String>,
     cancel: &'a Cancel,
+    /// The tools this turn may use.
+    grant: Grant,
+    /// How to ask the user to confirm a call; `None` refuses such calls.
+    ask: Option<&'a Asker<'a>>,
     /// Set when this turn compacted the history (the user is told).
     compacted: std::sync::atomic::AtomicBool,
     /// Pictures that came with the turn's message, attached to it on every
@@ -132,7 +155,18 @@ impl Agent {
             media: None,
             caps: CapsMap::default(),
             subagents: None,
+            access: Arc::new(Access::unrestricted()),
         }
+    }
+
+    /// Applies an access policy (the default is [`Access::unrestricted`]).
+    pub fn with_access(mut self, access: Access) -> Agent {
+        self.access = Arc::new(access);
+        self
+    }
+
+    pub fn access(&self) -> &Arc<Access> {
+        &self.access
     }
 
     /// Adds tools that come and go while picoclaw runs (an MCP server's).
@@ -257,7 +291,13 @@ impl Agent {
     /// Answers one stored inbound event with a model turn. Never fails:
     /// errors become a reply that tells the user what went wrong. `sink`
     /// is the event's channel, which received files are fetched from.
-    pub async fn answer(&self, row: &InboundRow, sink: &Arc<dyn Sink>, cancel: &Cancel) -> Reply {
+    pub(crate) async fn answer(
+        &self,
+        row: &InboundRow,
+        sink: &Arc<dyn Sink>,
+        cancel: &Cancel,
+        ask: Option<&Asker<'_>>,
+    ) -> Reply {
         let (text, images) = match &row.inbound.kind {
             InboundKind::Unsupported(kind) => {
                 return Reply::ok(format!(
@@ -266,6 +306,8 @@ impl Agent {
             }
             InboundKind::Text(t) => (t.clone(), Vec::new()),
             InboundKind::Scheduled(s) => (s.prompt.clone(), Vec::new()),
+            // Never stored; nothing to answer.
+            InboundKind::Button(_) => return Reply::ok(String::new()),
             InboundKind::Media { .. } if self.media.is_none() => {
                 return Reply::ok("Sorry, I can't handle files here — please send text.")
             }
@@ -281,7 +323,7 @@ impl Agent {
                 (prepared.text, prepared.images)
             }
         };
-        match self.turn(row, &text, images, cancel).await {
+        match self.turn(row, &text, images, cancel, ask).await {
             Ok(reply) => reply,
             Err(e) => {
                 warn!("turn for inbound {} failed: store error: {e}", row.id);
@@ -299,6 +341,7 @@ impl Agent {
         text: &str,
         images: Vec<Image>,
         cancel: &Cancel,
+        ask: Option<&Asker<'_>>,
     ) -> Result<Reply, StoreError> {
         let key = self.session_key(&row.inbound);
         let inbound_id = row.id;
@@ -312,7 +355,8 @@ impl Agent {
         // first model call needs.
         let fresh = row.status == InboundStatus::Pending;
         let (persona, kept) = (self.persona.clone(), self.history.clone());
-        let names = self.tools_now().names.clone();
+        let grant = self.access.grant(&row.inbound);
+        let names = gate::offered_names(&self.tools_now(), &grant);
         let (session, prior, first) = self
             .db
             .call(move |s| {
@@ -352,7 +396,11 @@ impl Agent {
                 sender_id: row.inbound.sender.id.clone(),
                 group: row.inbound.chat_kind == ChatKind::Group,
             },
+            chat_kind: row.inbound.chat_kind,
+            message_id: row.inbound.message_id.clone(),
             cancel,
+            grant,
+            ask,
             compacted: std::sync::atomic::AtomicBool::new(false),
             images,
         };
@@ -432,9 +480,9 @@ impl Agent {
                     .count()
                     .max(1);
                 if group > 1 {
-                    let outputs = self.execute_all(at, &calls[i..i + group]).await;
-                    for (call, output) in calls[i..i + group].iter().zip(outputs) {
-                        if let Step::Done(r) = self.settle(at, call, output, &mut failures).await? {
+                    let outcomes = self.execute_all(at, &calls[i..i + group]).await?;
+                    for outcome in outcomes {
+                        if let Step::Done(r) = self.settle(at, outcome, &mut failures).await? {
                             return Ok(r);
                         }
                     }
@@ -480,8 +528,14 @@ impl Agent {
         call: &picoclaw_core::ToolCall,
         failures: &mut HashMap<(String, String), u32>,
     ) -> Result<Step, StoreError> {
-        let output = self.execute(at, call).await;
-        self.settle(at, call, output, failures).await
+        let outcome = match self.gate(at, call).await? {
+            Gated::Run(call) => {
+                let (output, took) = self.execute(at, &call).await;
+                Outcome::ran(call, output, took)
+            }
+            Gated::Refused(output) => Outcome::refused(call.clone(), output),
+        };
+        self.settle(at, outcome, failures).await
     }
 
     /// Starts one call on the blocking pool.
@@ -512,18 +566,39 @@ impl Agent {
         finished(at, call, job.await, started)
     }
 
-    /// Runs `calls` at once and returns their outputs in call order.
+    /// Runs `calls` at once (each past the gate first, one by one: a
+    /// question waits for its answer) and returns their outcomes in call
+    /// order.
     async fn execute_all(
         &self,
         at: &At<'_>,
         calls: &[picoclaw_core::ToolCall],
-    ) -> Vec<(ToolOutput, Duration)> {
-        let jobs: Vec<_> = calls.iter().map(|c| self.start(at, c)).collect();
-        let mut out = Vec::with_capacity(jobs.len());
-        for (call, (job, started)) in calls.iter().zip(jobs) {
-            out.push(finished(at, call, job.await, started));
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let mut gated = Vec::with_capacity(calls.len());
+        for c in calls {
+            gated.push((c, self.gate(at, c).await?));
         }
-        out
+        let started: Vec<_> = gated
+            .into_iter()
+            .map(|(c, g)| match g {
+                Gated::Run(call) => {
+                    let job = self.start(at, &call);
+                    (call, Ok(job))
+                }
+                Gated::Refused(out) => (c.clone(), Err(out)),
+            })
+            .collect();
+        let mut out = Vec::with_capacity(started.len());
+        for (call, job) in started {
+            out.push(match job {
+                Ok((job, t0)) => {
+                    let (output, took) = finished(at, &call, job.await, t0);
+                    Outcome::ran(call, output, took)
+                }
+                Err(refusal) => Outcome::refused(call, refusal),
+            });
+        }
+        Ok(out)
     }
 
     /// Records a call's output with its audit row and the files it sends
@@ -532,13 +607,22 @@ impl Agent {
     async fn settle(
         &self,
         at: &At<'_>,
-        call: &picoclaw_core::ToolCall,
-        (mut output, took): (ToolOutput, Duration),
+        outcome: Outcome,
         failures: &mut HashMap<(String, String), u32>,
     ) -> Result<Step, StoreError> {
+        let Outcome {
+            call,
+            mut output,
+            took,
+            refused,
+        } = outcome;
+        let call = &call;
         let (session, inbound_id) = (at.session, at.inbound_id);
         let is_error = output.is_error;
-        let record = audit::record(&at.caller, inbound_id, call, &output, took);
+        let record = match refused {
+            true => audit::denied(&at.caller, inbound_id, call, &output.content),
+            false => audit::record(&at.caller, inbound_id, call, &output, took),
+        };
         let result = ChatMessage::tool_result(call.id.clone(), output.content.clone());
         let (channel, chat) = (at.caller.channel.clone(), at.caller.chat_id.clone());
         let files = match is_error {
@@ -591,20 +675,18 @@ impl Agent {
         tools_allowed: bool,
         preloaded: Option<(Loaded, Arc<str>)>,
     ) -> Result<Result<Completion, ProviderError>, StoreError> {
-        let tools = self.tools_now();
-        let names = if tools_allowed {
-            tools.names.clone()
-        } else {
-            Vec::new()
+        let offer = match tools_allowed {
+            true => gate::offer(&self.tools_now(), &at.grant),
+            false => gate::Offer::nothing(),
         };
         let (mut loaded, prompt) = match preloaded {
             Some(p) => p,
-            None => self.load(at.session, names).await?,
+            None => self.load(at.session, offer.names).await?,
         };
-        // The set is shared with the provider call, not its specs copied:
-        // tool schemas are most of a request.
-        let offered = tools_allowed.then(|| tools.set.clone());
-        let tools_tokens = if tools_allowed { tools.tokens } else { 0 };
+        // Shared with the provider call, not copied: tool schemas are most
+        // of a request.
+        let offered = offer.specs;
+        let tools_tokens = offer.tokens;
         let window = self.opts.context_window as usize;
         let mut retried = false;
         loop {
@@ -645,7 +727,7 @@ impl Agent {
                 provider.complete(&CompletionRequest {
                     system: &system,
                     messages: &messages,
-                    tools: offered.as_deref().map_or(&[], |t| t.specs()),
+                    tools: offered.as_slice(),
                 })
             });
             match wait_or_cancel(job, at.cancel).await {

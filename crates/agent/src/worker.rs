@@ -11,6 +11,8 @@ use picoclaw_store::{InboundRow, InboundStatus, StoreError};
 
 use crate::budget::{self, Verdict};
 use crate::commands::{self, CommandCtx};
+use crate::confirm::Asker;
+use crate::pairing::{self, Gate};
 use crate::poll::{nap, stopped};
 use crate::reply::Reply;
 use crate::runtime::Shared;
@@ -103,7 +105,11 @@ async fn answer(sh: &Shared, row: InboundRow) -> bool {
             .await
             .is_ok();
     }
-    let reply = match command(sh, &row, &*sink) {
+    let owner = match pairing::gate(sh, &row, &sink).await {
+        Gate::Go { owner } => owner,
+        Gate::Done(ok) => return ok,
+    };
+    let reply = match command(sh, &row, &*sink, owner) {
         Some((cmd, ctx)) => db
             .call(move |s| Ok(cmd.run(&ctx, s)))
             .await
@@ -176,6 +182,7 @@ fn command(
     sh: &Shared,
     row: &InboundRow,
     sink: &dyn Sink,
+    owner: bool,
 ) -> Option<(&'static commands::Command, CommandCtx)> {
     let InboundKind::Text(text) = &row.inbound.kind else {
         return None;
@@ -185,6 +192,8 @@ fn command(
         session: sh.agent.session_key(&row.inbound),
         args,
         channel: row.inbound.channel.clone(),
+        sender: row.inbound.sender.id.clone(),
+        owner,
         chat: format!("{}:{}", row.inbound.channel, row.inbound.chat_id),
         budgets: sh.agent.budgets(),
         caps: sink.caps(),
@@ -202,7 +211,13 @@ async fn turn(sh: &Shared, row: &InboundRow, sink: &Arc<dyn Sink>) -> Reply {
     let may_be_quiet = matches!(&row.inbound.kind, InboundKind::Scheduled(s) if s.quiet.is_some());
     let typing = (sink.caps().typing && !may_be_quiet)
         .then(|| tokio::spawn(typing_loop(sink.clone(), row.inbound.chat_id.clone())));
-    let reply = sh.agent.answer(row, sink, &cancel).await;
+    let ask = Asker {
+        sink: &**sink,
+        wake: sh.outbox_wake(&row.inbound.channel),
+        pending: &sh.running.confirm,
+        timeout: sh.agent.access().confirm_timeout,
+    };
+    let reply = sh.agent.answer(row, sink, &cancel, Some(&ask)).await;
     if let Some(t) = typing {
         t.abort();
     }

@@ -48,6 +48,11 @@ pub struct FakeChannel {
 impl FakeChannel {
     /// Queues a direct message from the person whose private chat is `chat`.
     pub fn push(&self, chat: &str, text: &str) -> String {
+        self.push_in(chat, ChatKind::Direct, chat, text)
+    }
+
+    /// Queues a message from `sender` in `chat`.
+    pub fn push_in(&self, chat: &str, kind: ChatKind, sender: &str, text: &str) -> String {
         let n = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         let event = format!("e{n}");
         self.queue.lock().unwrap().push_back((
@@ -56,11 +61,11 @@ impl FakeChannel {
                 channel: String::from("fake"),
                 event_id: event.clone(),
                 chat_id: chat.to_string(),
-                chat_kind: ChatKind::Direct,
+                chat_kind: kind,
                 sender: Sender {
-                    id: chat.to_string(),
+                    id: sender.to_string(),
                     username: None,
-                    display: format!("user {chat}"),
+                    display: format!("user {sender}"),
                 },
                 message_id: Some(format!("m{n}")),
                 kind: InboundKind::Text(text.to_string()),

@@ -1,3 +1,4 @@
+mod access;
 mod budget;
 mod compact;
 mod fakes;
