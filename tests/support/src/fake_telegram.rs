@@ -27,6 +27,11 @@
 //! - `sendPhoto` / `sendDocument` take `multipart/form-data` uploads (the
 //!   file part named like the method's field), refuse photos over 10 MB
 //!   and documents over 50 MB, and record them ([`FakeTelegram::sent_files`]).
+//! - `reply_markup` inline keyboards are checked like Telegram checks them
+//!   (a button needs `text` and an action; `callback_data` is 1-64 bytes);
+//!   [`FakeTelegram::press`] presses one as a user would, delivering a
+//!   `callback_query` update (only to a bot whose `allowed_updates` asks
+//!   for them), and `answerCallbackQuery` accepts each query id once.
 //!
 //! Tests push updates ([`FakeTelegram::push_text`], [`Incoming`],
 //! [`FakeTelegram::push_update`]), read what the bot sent
@@ -59,6 +64,8 @@ pub struct SentMessage {
     pub parse_mode: Option<String>,
     /// The message replied to, when it exists in the chat.
     pub reply_to: Option<i64>,
+    /// Inline keyboard buttons as (text, callback_data), row by row.
+    pub buttons: Vec<(String, String)>,
 }
 
 /// A file the bot uploaded with sendPhoto or sendDocument.
@@ -153,6 +160,10 @@ struct State {
     faults: HashMap<String, VecDeque<Fault>>,
     webhook_conflict: bool,
     commands: Option<Value>,
+    /// Callback query ids delivered and not yet answered.
+    open_queries: HashSet<String>,
+    answered_queries: Vec<String>,
+    next_query: u64,
     closed: bool,
     /// file_id → (file_path, bytes).
     files: HashMap<String, (String, Arc<Vec<u8>>)>,
@@ -222,6 +233,9 @@ impl FakeTelegram {
             faults: HashMap::new(),
             webhook_conflict: false,
             commands: None,
+            open_queries: HashSet::new(),
+            answered_queries: Vec::new(),
+            next_query: 1,
             closed: false,
             files: HashMap::new(),
             sent_files: Vec::new(),
@@ -302,6 +316,50 @@ impl FakeTelegram {
         st.updates.insert(pos, update);
         self.shared.changed.notify_all();
         id
+    }
+
+    /// User `from_id` presses the button labelled `label` under the bot's
+    /// message `message_id` in `chat_id`: a `callback_query` update as the
+    /// Bot API delivers it. Returns the query id. Panics when there is no
+    /// such button (a user cannot press what is not there).
+    pub fn press(&self, chat_id: i64, message_id: i64, from_id: i64, label: &str) -> String {
+        let mut st = self.shared.lock();
+        let message = st
+            .chats
+            .get(&chat_id)
+            .and_then(|c| c.messages.get(&message_id))
+            .cloned()
+            .unwrap_or_else(|| panic!("fake telegram: no message {message_id} in chat {chat_id}"));
+        let data = message["reply_markup"]["inline_keyboard"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+            .find(|b| b["text"] == label)
+            .and_then(|b| b["callback_data"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("fake telegram: no button {label:?} under {message}"));
+        let id = format!(
+            "{}{:06}",
+            4_382_000 + chat_id.unsigned_abs() % 1000,
+            st.next_query
+        );
+        st.next_query += 1;
+        st.open_queries.insert(id.clone());
+        drop(st);
+        self.push_update(json!({"callback_query": {
+            "id": id,
+            "from": {"id": from_id, "is_bot": false, "first_name": format!("User{from_id}"),
+                     "language_code": "en"},
+            "message": message,
+            "chat_instance": format!("-{}", chat_id.unsigned_abs()),
+            "data": data,
+        }}));
+        id
+    }
+
+    /// Callback query ids the bot answered, in order.
+    pub fn answered_queries(&self) -> Vec<String> {
+        self.shared.lock().answered_queries.clone()
     }
 
     /// The message id the next message in `chat_id` will get.

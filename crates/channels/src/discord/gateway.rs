@@ -394,13 +394,6 @@ impl Gateway {
                 debug!("discord: message {id}: {why}");
                 None
             }
-            Verdict::Unauthorized(user) => {
-                info!(
-                    "discord: ignoring message {id} from user {user}, who is not in \
-                     channels.discord.allow_from"
-                );
-                None
-            }
             Verdict::Malformed(why) => {
                 warn!("discord: skipping message {id}: {why}");
                 None

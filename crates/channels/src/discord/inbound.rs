@@ -1,8 +1,9 @@
 //! From one `MESSAGE_CREATE` to an [`Inbound`] — or the reason to drop it.
 //!
-//! Pure: no I/O and no logging, so every rule (who may talk, where, when a
-//! guild message is meant for the bot, how mentions are cleaned up) is
-//! unit-tested directly. The gateway thread logs the verdicts.
+//! Pure: no I/O and no logging, so every rule (where, when a guild message
+//! is meant for the bot, how mentions are cleaned up) is unit-tested
+//! directly. The gateway thread logs the verdicts. Who may talk is the
+//! runtime's decision, made with the store (allow lists, pairing).
 //!
 //! Edits and deletions: only `MESSAGE_CREATE` is read. A message edited
 //! before its turn starts is answered as first sent (what the bot stored
@@ -16,42 +17,11 @@ use std::collections::HashMap;
 use picoclaw_core::{ChatKind, Inbound, InboundKind, Sender};
 use serde_json::{Map, Value};
 
-/// `allow_from`: user ids (snowflakes); `"*"` lets everyone in; empty
-/// lets nobody in.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct AllowList {
-    everyone: bool,
-    ids: Vec<String>,
-}
-
-impl AllowList {
-    pub(crate) fn new(entries: &[String]) -> AllowList {
-        let mut list = AllowList::default();
-        for e in entries.iter().map(|e| e.trim()) {
-            if e == "*" {
-                list.everyone = true;
-            } else if !e.is_empty() {
-                list.ids.push(e.to_owned());
-            }
-        }
-        list
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        !self.everyone && self.ids.is_empty()
-    }
-
-    fn allows(&self, id: &str) -> bool {
-        self.everyone || self.ids.iter().any(|i| i == id)
-    }
-}
-
 /// Everything that decides whether a message is for the agent.
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
     /// The bot's own user id.
     pub bot_id: String,
-    pub allow: AllowList,
     /// Empty: any guild the bot is in.
     pub allow_guilds: Vec<String>,
     /// Empty: any channel. A thread is allowed when its parent is.
@@ -127,8 +97,6 @@ pub(crate) enum Verdict {
     Accept(Inbound),
     /// Not for the agent. The reason is for debug logs.
     Ignore(&'static str),
-    /// A person outside `allow_from`; only the id may be logged.
-    Unauthorized(String),
     /// Outside `allow_guilds` / `allow_channels`.
     OutOfScope(&'static str),
     /// The message does not have the documented shape.
@@ -206,9 +174,6 @@ pub(crate) fn classify(value: &Value, rules: &Rules, threads: &Threads) -> Verdi
     };
     if text.is_empty() && media.is_none() {
         return Verdict::Ignore("empty message");
-    }
-    if !rules.allow.allows(author_id) {
-        return Verdict::Unauthorized(author_id.to_owned());
     }
     let username = str_of(author, "username");
     let display = value

@@ -34,7 +34,7 @@ use picoclaw_http::{Client, HttpOptions};
 use serde_json::{json, Value};
 
 use gateway::Gateway;
-use inbound::{AllowList, Rules, Threads};
+use inbound::{Rules, Threads};
 pub use media::MAX_UPLOAD_BYTES;
 pub use render::MAX_MESSAGE_LEN;
 use rest::{to_channel_error, Rest};
@@ -67,8 +67,6 @@ pub struct DiscordOptions {
     /// Explicit proxy for REST and the gateway (`http://` only for the
     /// gateway); `None` uses `HTTPS_PROXY`/`NO_PROXY`.
     pub proxy: Option<String>,
-    /// User ids; `"*"` is everyone; empty is nobody.
-    pub allow_from: Vec<String>,
     /// Guild ids the bot answers in; empty is every guild it is in.
     pub allow_guilds: Vec<String>,
     /// Channel ids the bot answers in (threads follow their parent);
@@ -88,7 +86,6 @@ impl DiscordOptions {
             token: token.into(),
             api_base: String::from(DEFAULT_API_BASE),
             proxy: None,
-            allow_from: Vec::new(),
             allow_guilds: Vec::new(),
             allow_channels: Vec::new(),
             mention_only: true,
@@ -106,7 +103,6 @@ pub struct Discord {
     shared: Arc<Shared>,
     token: String,
     opts: DiscordOptions,
-    allow: AllowList,
     /// The bot user (id, username), from `GET /users/@me`.
     bot: OnceLock<(String, String)>,
     /// Set once the gateway thread runs.
@@ -162,19 +158,11 @@ impl Discord {
         })
         .map_err(|e| to_channel_error("connect", &opts.api_base, rest::Failure::Transport(e)))?;
         let rest = Rest::new(http, &opts.api_base, token);
-        let allow = AllowList::new(&opts.allow_from);
-        if allow.is_empty() {
-            picoclaw_core::warn!(
-                "discord: allow_from is empty, so the bot answers nobody; add your user id to \
-                 channels.discord.allow_from (\"*\" allows everyone)"
-            );
-        }
         Ok(Discord {
             rest,
             shared: Arc::new(Shared::new()),
             token: token.to_owned(),
             opts,
-            allow,
             bot: OnceLock::new(),
             started: Mutex::new(false),
             reported: Mutex::new(None),
@@ -247,7 +235,6 @@ impl Discord {
             url: url.to_owned(),
             rules: Rules {
                 bot_id: bot_id.clone(),
-                allow: self.allow.clone(),
                 allow_guilds: self.opts.allow_guilds.clone(),
                 allow_channels: self.opts.allow_channels.clone(),
                 mention_only: self.opts.mention_only,

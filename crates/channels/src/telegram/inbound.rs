@@ -1,8 +1,10 @@
 //! From one Bot API `Update` to an [`Inbound`] — or the reason to drop it.
 //!
-//! Pure: no I/O and no logging, so every rule (who may talk, when a group
-//! message is meant for the bot, how commands and mentions are cleaned up)
-//! is unit-tested directly. The caller logs the verdicts.
+//! Pure: no I/O and no logging, so every rule (when a group message is
+//! meant for the bot, how commands and mentions are cleaned up, what a
+//! button press carries) is unit-tested directly. The caller logs the
+//! verdicts. Who may talk is not decided here: the runtime does that with
+//! the store (allow lists, pairing).
 
 use picoclaw_core::{ChatKind, Inbound, InboundKind, Sender};
 use serde_json::Value;
@@ -16,51 +18,10 @@ pub(crate) struct BotUser {
     pub username: String,
 }
 
-/// `allow_from`: numeric user ids and `@usernames`; `"*"` lets everyone in;
-/// empty lets nobody in.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct AllowList {
-    everyone: bool,
-    ids: Vec<i64>,
-    /// Lower-case, without `@`.
-    usernames: Vec<String>,
-}
-
-impl AllowList {
-    pub(crate) fn new(entries: &[String]) -> AllowList {
-        let mut list = AllowList::default();
-        for entry in entries {
-            let e = entry.trim();
-            if e == "*" {
-                list.everyone = true;
-            } else if let Ok(id) = e.parse::<i64>() {
-                list.ids.push(id);
-            } else {
-                let name = e.trim_start_matches('@');
-                if !name.is_empty() {
-                    list.usernames.push(name.to_ascii_lowercase());
-                }
-            }
-        }
-        list
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        !self.everyone && self.ids.is_empty() && self.usernames.is_empty()
-    }
-
-    pub(crate) fn allows(&self, id: i64, username: Option<&str>) -> bool {
-        self.everyone
-            || self.ids.contains(&id)
-            || username.is_some_and(|u| self.usernames.contains(&u.to_ascii_lowercase()))
-    }
-}
-
 /// Everything that decides whether a message is for the agent.
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
     pub bot: BotUser,
-    pub allow: AllowList,
     /// A prefix such as `!bot` that addresses the bot in groups.
     pub group_trigger: Option<String>,
 }
@@ -75,8 +36,13 @@ pub(crate) enum Verdict {
     /// Not for the agent (group chatter, service message, other bot's
     /// command...). The reason is for debug logs.
     Ignore(&'static str),
-    /// A person outside `allow_from`; only the id may be logged.
-    Unauthorized(i64),
+    /// A press on an inline keyboard button (`callback_query`). The query
+    /// must be answered (`answerCallbackQuery`) whether or not it carries
+    /// anything for the agent.
+    Pressed {
+        item: Option<Inbound>,
+        query_id: String,
+    },
     /// The update does not have the documented shape.
     Malformed(&'static str),
 }
@@ -100,6 +66,9 @@ const MEDIA: &[&str] = &[
 ];
 
 pub(crate) fn classify(update: &Value, update_id: i64, rules: &Rules) -> Verdict {
+    if let Some(query) = update.get("callback_query") {
+        return classify_press(query, update_id);
+    }
     let Some(msg) = update.get("message") else {
         return Verdict::Ignore("not a new message");
     };
@@ -173,10 +142,6 @@ pub(crate) fn classify(update: &Value, update_id: i64, rules: &Rules) -> Verdict
     }
 
     let username = from.get("username").and_then(Value::as_str);
-    if !rules.allow.allows(from_id, username) {
-        return Verdict::Unauthorized(from_id);
-    }
-
     let kind = match media {
         Some(kind) if media::HANDLED.contains(&kind) => match media::media_file(msg, kind) {
             Some(file) => InboundKind::Media {
@@ -202,6 +167,49 @@ pub(crate) fn classify(update: &Value, update_id: i64, rules: &Rules) -> Verdict
         message_id: Some(message_id.to_string()),
         kind,
     })
+}
+
+/// A `CallbackQuery`: who pressed which button under which of the bot's
+/// messages (<https://core.telegram.org/bots/api#callbackquery>).
+fn classify_press(query: &Value, update_id: i64) -> Verdict {
+    let Some(query_id) = query.get("id").and_then(Value::as_str) else {
+        return Verdict::Malformed("callback_query without id");
+    };
+    let query_id = query_id.to_owned();
+    let item = (|| {
+        let from = query.get("from")?;
+        let from_id = from.get("id").and_then(Value::as_i64)?;
+        // Inline-mode messages carry no `message`; game buttons no `data`.
+        let msg = query.get("message")?;
+        let chat = msg.get("chat")?;
+        let chat_id = chat.get("id").and_then(Value::as_i64)?;
+        let chat_kind = match chat.get("type").and_then(Value::as_str)? {
+            "private" => ChatKind::Direct,
+            "group" | "supergroup" => ChatKind::Group,
+            _ => return None,
+        };
+        let data = query.get("data").and_then(Value::as_str)?;
+        Some(Inbound {
+            channel: String::from("telegram"),
+            event_id: update_id.to_string(),
+            chat_id: chat_id.to_string(),
+            chat_kind,
+            sender: Sender {
+                id: from_id.to_string(),
+                username: from
+                    .get("username")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                display: display_name(from, from_id),
+            },
+            message_id: msg
+                .get("message_id")
+                .and_then(Value::as_i64)
+                .map(|i| i.to_string()),
+            kind: InboundKind::Button(data.to_owned()),
+        })
+    })();
+    Verdict::Pressed { item, query_id }
 }
 
 /// A message that was only a mention ("@bot") still reaches the agent,

@@ -1,7 +1,8 @@
 //! Telegram Bot API channel: long polling with `getUpdates`, replies with
 //! `sendMessage` in HTML parse mode, "typing…" with `sendChatAction`,
 //! received files with `getFile`, files sent with `sendPhoto` /
-//! `sendDocument`.
+//! `sendDocument`, yes/no questions as inline keyboards whose presses
+//! arrive as `callback_query` updates (answered with `answerCallbackQuery`).
 //!
 //! Exactly-once delivery is split with the runtime: [`Telegram::poll`]
 //! returns a cursor (next `update_id`) that covers every update seen,
@@ -18,13 +19,13 @@ mod media;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use picoclaw_core::{redact, Batch, Caps, ChannelError, OutFile, Poller, Sink};
+use picoclaw_core::{redact, Batch, Button, Caps, ChannelError, OutFile, Poller, Sink};
 use picoclaw_http::{Client, HttpOptions};
 use serde_json::{json, Value};
 
 use api::{to_channel_error, Api, Failure};
 pub use html::MAX_MESSAGE_LEN;
-use inbound::{AllowList, BotUser, Rules, Verdict};
+use inbound::{BotUser, Rules, Verdict};
 pub use media::{MAX_DOWNLOAD_BYTES, MAX_PHOTO_BYTES, MAX_UPLOAD_BYTES};
 
 /// How to reach and filter Telegram. Build with [`TelegramOptions::new`]
@@ -38,9 +39,6 @@ pub struct TelegramOptions {
     pub api_base: String,
     /// Explicit proxy URL; `None` uses `HTTPS_PROXY`/`NO_PROXY`.
     pub proxy: Option<String>,
-    /// Numeric user ids and `@usernames`; `"*"` is everyone; empty is
-    /// nobody.
-    pub allow_from: Vec<String>,
     /// A prefix such as `!bot` that addresses the bot in groups, besides
     /// mentions and replies.
     pub group_trigger: Option<String>,
@@ -66,7 +64,6 @@ impl TelegramOptions {
             token: token.into(),
             api_base: String::from(DEFAULT_API_BASE),
             proxy: None,
-            allow_from: Vec::new(),
             group_trigger: None,
             poll_timeout: DEFAULT_POLL_TIMEOUT,
             request_timeout: Duration::from_secs(20),
@@ -79,7 +76,6 @@ impl TelegramOptions {
 /// a board that boots before its network comes up starts anyway.
 pub struct Telegram {
     api: Api,
-    allow: AllowList,
     group_trigger: Option<String>,
     /// Set once `getMe` answered: whom mentions and replies address.
     rules: OnceLock<Rules>,
@@ -130,16 +126,8 @@ impl Telegram {
         })
         .map_err(|e| to_channel_error("connect", &opts.api_base, Failure::Transport(e)))?;
         let api = Api::new(http, &opts.api_base, token);
-        let allow = AllowList::new(&opts.allow_from);
-        if allow.is_empty() {
-            picoclaw_core::warn!(
-                "telegram: allow_from is empty, so the bot answers nobody; add your numeric \
-                 user id or @username to channels.telegram.allow_from (\"*\" allows everyone)"
-            );
-        }
         Ok(Telegram {
             api,
-            allow,
             group_trigger: opts.group_trigger.filter(|t| !t.trim().is_empty()),
             rules: OnceLock::new(),
             poll_timeout: opts.poll_timeout,
@@ -166,7 +154,6 @@ impl Telegram {
                 id,
                 username: username.to_owned(),
             },
-            allow: self.allow.clone(),
             group_trigger: self.group_trigger.clone(),
         };
         Ok(self.rules.get_or_init(|| {
@@ -203,6 +190,7 @@ impl Telegram {
         text: &str,
         html: bool,
         reply_to: Option<i64>,
+        buttons: &[Button],
     ) -> Result<(), Failure> {
         let mut params = json!({
             "chat_id": chat_ref(chat_id),
@@ -217,7 +205,61 @@ impl Telegram {
             params["reply_parameters"] =
                 json!({"message_id": id, "allow_sending_without_reply": true});
         }
+        if !buttons.is_empty() {
+            // One row; a press reports `callback_data` in a callback_query.
+            let row: Vec<Value> = buttons
+                .iter()
+                .map(|b| json!({"text": b.label, "callback_data": b.data}))
+                .collect();
+            params["reply_markup"] = json!({"inline_keyboard": [row]});
+        }
         self.api.call("sendMessage", &params, None).map(drop)
+    }
+
+    /// Stops the client's spinner on a pressed button. Best effort: a
+    /// query older than Telegram keeps (a redelivery after a crash) is
+    /// refused, which changes nothing.
+    fn answer_presses(&self, queries: &[String]) {
+        for id in queries {
+            let params = json!({"callback_query_id": id});
+            if let Err(e) = self.call("answerCallbackQuery", &params, None) {
+                picoclaw_core::debug!("telegram: answerCallbackQuery: {e}");
+            }
+        }
+    }
+
+    fn send_chunk(
+        &self,
+        chat_id: &str,
+        chunk: &str,
+        reply_to: Option<&str>,
+        buttons: &[Button],
+    ) -> Result<(), ChannelError> {
+        let reply_to = reply_to.and_then(|r| r.trim().parse::<i64>().ok());
+        let failure = match self.send_message(chat_id, chunk, /*html*/ true, reply_to, buttons) {
+            Ok(()) => return Ok(()),
+            Err(f) => f,
+        };
+        match failure {
+            Failure::Api {
+                status: 400,
+                ref description,
+                ..
+            } if description.contains("can't parse entities") => {
+                picoclaw_core::warn!(
+                    "telegram: chat {chat_id}: HTML refused ({description}); resending as plain text"
+                );
+                self.send_message(
+                    chat_id,
+                    &html::to_plain(chunk),
+                    /*html*/ false,
+                    reply_to,
+                    buttons,
+                )
+                .map_err(|f| to_channel_error("sendMessage", &self.api.api_base, f))
+            }
+            other => Err(to_channel_error("sendMessage", &self.api.api_base, other)),
+        }
     }
 }
 
@@ -253,8 +295,8 @@ impl Poller for Telegram {
             "timeout": self.poll_timeout.as_secs(),
             "limit": 100,
             // Edits would re-ask a question already answered, and channel
-            // posts are not conversations.
-            "allowed_updates": ["message"],
+            // posts are not conversations. Button presses answer questions.
+            "allowed_updates": ["message", "callback_query"],
         });
         if let Some(offset) = offset {
             params["offset"] = json!(offset);
@@ -267,6 +309,7 @@ impl Poller for Telegram {
             });
         };
         let mut batch = Batch::default();
+        let mut presses = Vec::new();
         let mut highest: Option<i64> = None;
         for update in &updates {
             let Some(update_id) = update.get("update_id").and_then(Value::as_i64) else {
@@ -279,15 +322,16 @@ impl Poller for Telegram {
                 Verdict::Ignore(why) => {
                     picoclaw_core::debug!("telegram: update {update_id}: {why}")
                 }
-                Verdict::Unauthorized(user) => picoclaw_core::info!(
-                    "telegram: ignoring update {update_id} from user {user}, who is not in \
-                     channels.telegram.allow_from"
-                ),
+                Verdict::Pressed { item, query_id } => {
+                    batch.items.extend(item);
+                    presses.push(query_id);
+                }
                 Verdict::Malformed(why) => {
                     picoclaw_core::warn!("telegram: skipping update {update_id}: {why}")
                 }
             }
         }
+        self.answer_presses(&presses);
         // Acknowledge everything seen, dropped updates included, and never
         // move the cursor backwards.
         batch.cursor = highest.map(|h| (h + 1).max(offset.unwrap_or(i64::MIN)).to_string());
@@ -316,6 +360,7 @@ impl Sink for Telegram {
         Caps {
             max_file_bytes: MAX_UPLOAD_BYTES,
             max_photo_bytes: MAX_PHOTO_BYTES,
+            buttons: true,
             ..Caps::default()
         }
     }
@@ -344,30 +389,17 @@ impl Sink for Telegram {
     }
 
     fn send(&self, chat_id: &str, chunk: &str, reply_to: Option<&str>) -> Result<(), ChannelError> {
-        let reply_to = reply_to.and_then(|r| r.trim().parse::<i64>().ok());
-        let failure = match self.send_message(chat_id, chunk, /*html*/ true, reply_to) {
-            Ok(()) => return Ok(()),
-            Err(f) => f,
-        };
-        match failure {
-            Failure::Api {
-                status: 400,
-                ref description,
-                ..
-            } if description.contains("can't parse entities") => {
-                picoclaw_core::warn!(
-                    "telegram: chat {chat_id}: HTML refused ({description}); resending as plain text"
-                );
-                self.send_message(
-                    chat_id,
-                    &html::to_plain(chunk),
-                    /*html*/ false,
-                    reply_to,
-                )
-                .map_err(|f| to_channel_error("sendMessage", &self.api.api_base, f))
-            }
-            other => Err(to_channel_error("sendMessage", &self.api.api_base, other)),
-        }
+        self.send_chunk(chat_id, chunk, reply_to, &[])
+    }
+
+    fn send_buttons(
+        &self,
+        chat_id: &str,
+        chunk: &str,
+        reply_to: Option<&str>,
+        buttons: &[Button],
+    ) -> Result<(), ChannelError> {
+        self.send_chunk(chat_id, chunk, reply_to, buttons)
     }
 
     fn typing(&self, chat_id: &str) -> Result<(), ChannelError> {

@@ -23,7 +23,6 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub fn options(fake: &FakeTelegram) -> TelegramOptions {
     TelegramOptions {
         api_base: fake.api_base(),
-        allow_from: vec![ALLOWED.to_string(), String::from("@alice")],
         group_trigger: Some(String::from("!bot")),
         poll_timeout: Duration::from_secs(1),
         request_timeout: Duration::from_secs(5),
@@ -43,7 +42,6 @@ pub const ALICE: &str = "101";
 pub fn discord_options(fake: &FakeDiscord) -> DiscordOptions {
     DiscordOptions {
         api_base: fake.api_base(),
-        allow_from: vec![String::from(ALICE)],
         request_timeout: Duration::from_secs(5),
         gateway_timeout: Duration::from_secs(2),
         ..DiscordOptions::new(DISCORD_TOKEN)

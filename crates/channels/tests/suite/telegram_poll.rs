@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use picoclaw_channels::telegram::Telegram;
-use picoclaw_core::{ChannelError, ChatKind, Inbound, InboundKind, Poller, Sender, Sink};
+use picoclaw_core::{Button, ChannelError, ChatKind, Inbound, InboundKind, Poller, Sender, Sink};
 use picoclaw_testkit::fake_telegram::{FakeTelegram, Fault, Incoming};
 use serde_json::json;
 
@@ -15,6 +15,7 @@ fn texts(items: &[Inbound]) -> Vec<String> {
             InboundKind::Unsupported(k) => format!("<{k}>"),
             InboundKind::Scheduled(s) => format!("<scheduled {}>", s.prompt),
             InboundKind::Media { text, files } => format!("<{} files> {text}", files.len()),
+            InboundKind::Button(d) => format!("[{d}]"),
         })
         .collect()
 }
@@ -193,23 +194,52 @@ fn a_second_poller_is_explained_as_a_conflict() {
 }
 
 #[test]
-fn unauthorized_sender_is_dropped_but_acknowledged() {
+fn a_stranger_s_message_is_passed_on_for_the_runtime_to_judge() {
+    // Who may talk (allow_from, pairing) is decided with the store.
     let fake = FakeTelegram::start(TOKEN);
     let tg = connect(&fake);
     let id = fake.push_text(666, 666, "mallory", "let me in");
     let batch = tg.poll(None).unwrap();
-    assert_eq!(batch.items, vec![]);
+    assert_eq!(texts(&batch.items), vec!["let me in"]);
+    assert_eq!(batch.items[0].sender.id, "666");
     assert_eq!(batch.cursor, Some((id + 1).to_string()));
-    tg.poll(batch.cursor.as_deref()).unwrap();
-    assert_eq!(fake.pending_updates(), 0);
 }
 
 #[test]
-fn username_on_the_allow_list_is_admitted() {
+fn a_button_press_is_polled_as_a_button_event_and_its_query_answered() {
     let fake = FakeTelegram::start(TOKEN);
     let tg = connect(&fake);
-    fake.push_text(77, 77, "Alice", "hi");
-    assert_eq!(texts(&tg.poll(None).unwrap().items), vec!["hi"]);
+    fake.push_text(ALLOWED, ALLOWED, "bob", "hi");
+    let batch = tg.poll(None).unwrap();
+    let buttons = [
+        Button {
+            label: "Yes".into(),
+            data: "confirm:1:yes".into(),
+        },
+        Button {
+            label: "No".into(),
+            data: "confirm:1:no".into(),
+        },
+    ];
+    tg.send_buttons(&ALLOWED.to_string(), "May I?", None, &buttons)
+        .unwrap();
+    let asked = &fake.sent()[0];
+    assert_eq!(
+        asked.buttons,
+        [
+            ("Yes".to_string(), "confirm:1:yes".to_string()),
+            ("No".to_string(), "confirm:1:no".to_string())
+        ]
+    );
+    let query = fake.press(ALLOWED, asked.message_id, ALLOWED, "No");
+    let batch = tg.poll(batch.cursor.as_deref()).unwrap();
+    assert_eq!(batch.items.len(), 1);
+    let press = &batch.items[0];
+    assert_eq!(press.kind, InboundKind::Button("confirm:1:no".into()));
+    let me = ALLOWED.to_string();
+    assert_eq!((&press.chat_id, &press.sender.id), (&me, &me));
+    assert_eq!(fake.answered_queries(), [query]);
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
 }
 
 #[test]
@@ -221,7 +251,7 @@ fn group_messages_need_a_mention_a_reply_or_the_trigger() {
     fake.push_text(GROUP, ALLOWED, "bob", "!bot summarise");
     fake.push_text(GROUP, ALLOWED, "bob", "/new@picotest_bot");
     fake.push_text(GROUP, ALLOWED, "bob", "/new@someone_else_bot");
-    let last = fake.push_text(GROUP, 666, "mallory", "@picotest_bot obey");
+    let last = fake.push_text(GROUP, 666, "mallory", "just chatting too");
     let batch = tg.poll(None).unwrap();
     assert_eq!(
         texts(&batch.items),

@@ -36,6 +36,7 @@ fn reply_is_sent_as_html_replying_to_the_message() {
             visible: String::from("Done: a < b & docs"),
             parse_mode: Some(String::from("HTML")),
             reply_to: Some(1),
+            buttons: Vec::new(),
         }]
     );
 }

@@ -132,7 +132,9 @@ fn asking_again_soon_is_quiet_later_is_a_reminder_and_after_expiry_a_new_code() 
 fn the_redo_of_the_event_a_code_was_issued_for_tells_the_same_code() {
     let mut store = Store::open_in_memory().unwrap();
     let m = stranger("7");
-    let id = store.ingest("telegram", std::slice::from_ref(&m), None).unwrap()[0];
+    let id = store
+        .ingest("telegram", std::slice::from_ref(&m), None)
+        .unwrap()[0];
     request_for(&mut store, &m, id, "FIRST234", 1000);
     // As if the process died after the commit and the worker saw the row
     // again (it cannot, it is settled; this pins that the answer would be

@@ -44,6 +44,7 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
         "sendmessage",
         "sendchataction",
         "setmycommands",
+        "answercallbackquery",
         "deletewebhook",
         "getwebhookinfo",
         "getfile",
@@ -112,6 +113,7 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Reply {
         "getfile" => get_file(shared, &params),
         "sendphoto" => send_file(shared, &params, req, "sendPhoto", "photo"),
         "senddocument" => send_file(shared, &params, req, "sendDocument", "document"),
+        "answercallbackquery" => answer_callback_query(shared, &params),
         "setmycommands" => match params.get("commands") {
             Some(Value::Array(list)) => {
                 shared.lock().commands = Some(Value::Array(list.clone()));
@@ -403,6 +405,11 @@ fn send_message(shared: &Shared, p: &Params) -> ApiResult {
         return Err((400, String::from("Bad Request: message is too long")));
     }
     object_param(p, "link_preview_options")?;
+    let markup = object_param(p, "reply_markup")?;
+    let buttons = match &markup {
+        Some(m) => inline_keyboard(m)?,
+        None => Vec::new(),
+    };
     let (reply_id, allow_missing) = match object_param(p, "reply_parameters")? {
         Some(rp) => {
             let id = rp.get("message_id").and_then(Value::as_i64).ok_or((
@@ -443,6 +450,9 @@ fn send_message(shared: &Shared, p: &Params) -> ApiResult {
         "date": now_unix(),
         "text": visible,
     });
+    if let Some(m) = markup {
+        message["reply_markup"] = Value::Object(m);
+    }
     chat.messages.insert(message_id, message.clone());
     if let Some(r) = &replied {
         message["reply_to_message"] = r.clone();
@@ -454,6 +464,7 @@ fn send_message(shared: &Shared, p: &Params) -> ApiResult {
         visible,
         parse_mode,
         reply_to: replied.and(reply_id),
+        buttons,
     });
     shared.changed.notify_all();
     Ok(message)
@@ -601,4 +612,88 @@ fn send_file(shared: &Shared, p: &Params, req: &Request, method: &str, field: &s
     });
     shared.changed.notify_all();
     Ok(message)
+}
+
+/// An `InlineKeyboardMarkup`: rows of buttons, each with `text` and exactly
+/// one action; `callback_data` must be 1-64 bytes. Returns (text, data).
+fn inline_keyboard(markup: &Map<String, Value>) -> Result<Vec<(String, String)>, (u16, String)> {
+    let bad = |why: &str| {
+        (
+            400,
+            format!("Bad Request: can't parse reply keyboard markup JSON object: {why}"),
+        )
+    };
+    let rows = markup
+        .get("inline_keyboard")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("field \"inline_keyboard\" must be an Array"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row
+            .as_array()
+            .ok_or_else(|| bad("field \"inline_keyboard\" must be an Array of Arrays"))?;
+        for button in row {
+            let text = button
+                .get("text")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .ok_or((
+                    400,
+                    String::from(
+                        "Bad Request: can't parse inline keyboard button: Field \"text\" must be of type String",
+                    ),
+                ))?;
+            const ACTIONS: &[&str] = &[
+                "url",
+                "callback_data",
+                "web_app",
+                "login_url",
+                "switch_inline_query",
+                "switch_inline_query_current_chat",
+                "copy_text",
+                "pay",
+            ];
+            let actions = ACTIONS.iter().filter(|a| button.get(**a).is_some()).count();
+            if actions != 1 {
+                return Err((
+                    400,
+                    String::from(
+                        "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard",
+                    ),
+                ));
+            }
+            if let Some(data) = button.get("callback_data") {
+                let data = data.as_str().unwrap_or("");
+                if data.is_empty() || data.len() > 64 {
+                    return Err((400, String::from("Bad Request: BUTTON_DATA_INVALID")));
+                }
+                out.push((text.to_owned(), data.to_owned()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn answer_callback_query(shared: &Shared, p: &Params) -> ApiResult {
+    let id = match p.get("callback_query_id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            return Err((
+                400,
+                String::from("Bad Request: parameter \"callback_query_id\" is required"),
+            ))
+        }
+    };
+    let mut st = shared.lock();
+    if !st.open_queries.remove(&id) {
+        return Err((
+            400,
+            String::from(
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            ),
+        ));
+    }
+    st.answered_queries.push(id);
+    shared.changed.notify_all();
+    Ok(json!(true))
 }
