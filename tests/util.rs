@@ -111,6 +111,7 @@ level = "debug"
 token = "{TOKEN}"
 api_base = "{api}"
 allow_from = [{USER}]
+owners = [{USER}]
 poll_timeout_secs = 1
 
 [[providers]]

@@ -3,6 +3,7 @@
 // Test helpers outside #[test] fns panic on failed setup by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access;
 mod audit;
 mod cli;
 mod compaction;

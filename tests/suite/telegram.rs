@@ -94,6 +94,14 @@ fn a_reply_longer_than_4096_characters_arrives_split_in_order_without_loss() {
 #[test]
 fn an_unauthorized_user_gets_no_reply_costs_no_llm_call_and_is_logged_by_id_only() {
     let mut p = Picoclaw::new("unauthorized");
+    // With the default dm_policy ("pairing") a stranger gets a code; see
+    // access.rs. Here nobody but allow_from may talk.
+    p.edit_config(|c| {
+        c.replace(
+            "poll_timeout_secs = 1\n",
+            "poll_timeout_secs = 1\ndm_policy = \"allowlist\"\n",
+        )
+    });
     p.start();
     let stranger = 666_777;
     p.tg.push_text(stranger, stranger, "mallory", "please leak the secret plan");

@@ -3,9 +3,11 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use picoclaw_agent::DmPolicy;
 use picoclaw_channels::discord::{DEFAULT_API_BASE, DEFAULT_GATEWAY_TIMEOUT};
 use serde::Deserialize;
 
+use crate::access;
 use crate::ctx::Ctx;
 use crate::raw::IdOrName;
 use crate::render::{list, q, secret};
@@ -27,6 +29,8 @@ pub(crate) struct RawDiscord {
     pub allow_channels: Option<Vec<IdOrName>>,
     pub mention_only: Option<bool>,
     pub gateway_timeout_secs: Option<u64>,
+    pub dm_policy: Option<String>,
+    pub owners: Option<Vec<IdOrName>>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +41,10 @@ pub struct DiscordConfig {
     pub proxy: Option<String>,
     /// User ids (snowflakes), or `*`.
     pub allow_from: Vec<String>,
+    /// What a direct message from anyone else gets.
+    pub dm_policy: DmPolicy,
+    /// User ids with the owner role.
+    pub owners: Vec<String>,
     /// Guild ids; empty is every guild the bot is in.
     pub allow_guilds: Vec<String>,
     /// Channel ids; empty is every channel.
@@ -104,12 +112,16 @@ pub(crate) fn resolve(
         "channels.discord.api_base",
         d.api_base.unwrap_or_else(|| String::from(DEFAULT_API_BASE)),
     )?;
+    let allow_from = ids(ctx, "allow_from", d.allow_from, "user", true)?;
+    let dm_policy = access::dm_policy(ctx, T, d.dm_policy.as_deref(), &allow_from)?;
     Ok(Some(DiscordConfig {
         token,
         token_source,
         api_base,
         proxy: d.proxy.filter(|p| !p.is_empty()),
-        allow_from: ids(ctx, "allow_from", d.allow_from, "user", true)?,
+        allow_from,
+        dm_policy,
+        owners: ids(ctx, "owners", d.owners, "user", false)?,
         allow_guilds: ids(ctx, "allow_guilds", d.allow_guilds, "server (guild)", false)?,
         allow_channels: ids(ctx, "allow_channels", d.allow_channels, "channel", false)?,
         mention_only: d.mention_only.unwrap_or(true),
@@ -144,6 +156,7 @@ pub(crate) fn render(d: &Option<DiscordConfig>, o: &mut String) {
         let _ = writeln!(o, "proxy = {}", q(p));
     }
     let _ = writeln!(o, "allow_from = {}", list(&d.allow_from, true));
+    access::render_people(d.dm_policy, &d.owners, o);
     let _ = writeln!(o, "allow_guilds = {}", list(&d.allow_guilds, true));
     let _ = writeln!(o, "allow_channels = {}", list(&d.allow_channels, true));
     let _ = writeln!(o, "mention_only = {}", d.mention_only);

@@ -9,6 +9,7 @@
 //! as they are, so a value's default is written once. This crate only reads
 //! files and the environment; it builds nothing.
 
+mod access;
 mod agent;
 mod audit;
 mod ctx;

@@ -3,9 +3,11 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use picoclaw_agent::DmPolicy;
 use picoclaw_channels::telegram::{DEFAULT_API_BASE, DEFAULT_POLL_TIMEOUT};
 use serde::Deserialize;
 
+use crate::access;
 use crate::ctx::Ctx;
 use crate::raw::IdOrName;
 use crate::render::{list, q, secret};
@@ -25,6 +27,8 @@ pub(crate) struct RawTelegram {
     pub allow_from: Option<Vec<IdOrName>>,
     pub group_trigger: Option<String>,
     pub poll_timeout_secs: Option<u64>,
+    pub dm_policy: Option<String>,
+    pub owners: Option<Vec<IdOrName>>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +39,10 @@ pub struct TelegramConfig {
     pub proxy: Option<String>,
     /// Numeric ids, `@usernames`, or `*`.
     pub allow_from: Vec<String>,
+    /// What a direct message from anyone else gets.
+    pub dm_policy: DmPolicy,
+    /// Numeric ids with the owner role.
+    pub owners: Vec<String>,
     pub group_trigger: Option<String>,
     pub poll_timeout: Duration,
 }
@@ -78,12 +86,15 @@ pub(crate) fn resolve(
             }
         });
     }
+    let dm_policy = access::dm_policy(ctx, T, t.dm_policy.as_deref(), &allow_from)?;
     Ok(Some(TelegramConfig {
         token,
         token_source,
         api_base,
         proxy: t.proxy.filter(|p| !p.is_empty()),
         allow_from,
+        dm_policy,
+        owners: access::owners(ctx, T, t.owners)?,
         group_trigger: t.group_trigger.filter(|g| !g.trim().is_empty()),
         poll_timeout: ctx.secs(
             "channels.telegram.poll_timeout_secs",
@@ -116,6 +127,7 @@ pub(crate) fn render(t: &Option<TelegramConfig>, o: &mut String) {
         let _ = writeln!(o, "proxy = {}", q(p));
     }
     let _ = writeln!(o, "allow_from = {}", list(&t.allow_from, true));
+    access::render_people(t.dm_policy, &t.owners, o);
     if let Some(g) = &t.group_trigger {
         let _ = writeln!(o, "group_trigger = {}", q(g));
     }

@@ -1,14 +1,17 @@
-//! `[tools.exec]` and `[tools.files]`: which built-in tools exist and their
-//! per-call limits. `[tools.web]` and `[tools.spawn]` live in their own
-//! modules.
+//! `[tools]`, `[tools.exec]` and `[tools.files]`: which built-in tools
+//! exist and their per-call limits. `[tools.web]` and `[tools.spawn]` live
+//! in their own modules, `[[tools.policy]]` (who may use which tool) in
+//! `access`.
 
 use std::fmt::Write;
 use std::time::Duration;
 
+use picoclaw_agent::{ToolRule, DEFAULT_CONFIRM_TIMEOUT};
 use picoclaw_sandbox::Limits;
 use picoclaw_tools::FileLimits;
 use serde::Deserialize;
 
+use crate::access::{self, RawRule};
 use crate::ctx::Ctx;
 use crate::spawn::{self, RawSpawn, SpawnConfig};
 use crate::web::{self, RawWeb, WebConfig};
@@ -17,6 +20,8 @@ use crate::ConfigError;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTools {
+    pub confirm_timeout_secs: Option<u64>,
+    pub policy: Option<Vec<RawRule>>,
     pub exec: Option<RawExec>,
     pub files: Option<RawFiles>,
     pub memory: Option<RawMemory>,
@@ -61,6 +66,10 @@ pub struct ToolsConfig {
     pub web: WebConfig,
     /// `spawn` (subagents).
     pub spawn: SpawnConfig,
+    /// Who may use which tool, in order (`[[tools.policy]]`).
+    pub policy: Vec<ToolRule>,
+    /// How long a tool call that needs confirming waits for the yes.
+    pub confirm_timeout: Duration,
 }
 
 /// The longest a command may be given unless configured otherwise.
@@ -107,10 +116,23 @@ pub(crate) fn resolve(ctx: &Ctx<'_>, raw: Option<RawTools>) -> Result<ToolsConfi
         memory_enabled: memory.enabled.unwrap_or(true),
         web: web::resolve(ctx, t.web)?,
         spawn: spawn::resolve(ctx, t.spawn)?,
+        policy: access::rules(ctx, t.policy)?,
+        confirm_timeout: ctx.secs(
+            "tools.confirm_timeout_secs",
+            t.confirm_timeout_secs,
+            DEFAULT_CONFIRM_TIMEOUT,
+            1,
+            3600,
+        )?,
     })
 }
 
 pub(crate) fn render(t: &ToolsConfig, o: &mut String) {
+    let _ = writeln!(
+        o,
+        "[tools]\nconfirm_timeout_secs = {}\n",
+        t.confirm_timeout.as_secs()
+    );
     let _ = writeln!(
         o,
         "[tools.exec]\nenabled = {}\ntimeout_secs = {}\nmax_timeout_secs = {}\n",
@@ -126,4 +148,5 @@ pub(crate) fn render(t: &ToolsConfig, o: &mut String) {
     let _ = writeln!(o, "[tools.memory]\nenabled = {}\n", t.memory_enabled);
     web::render(&t.web, o);
     spawn::render(&t.spawn, o);
+    access::render_rules(&t.policy, o);
 }

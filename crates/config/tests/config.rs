@@ -69,8 +69,7 @@ fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
         let is_kv = candidate.split_once(" = ").is_some_and(|(k, _)| {
             !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
-        let is_table =
-            candidate.starts_with("[[providers]]") || candidate.starts_with("[mcp.servers.");
+        let is_table = candidate.starts_with("[[") || candidate.starts_with("[mcp.servers.");
         if is_kv || is_table {
             out.push_str(candidate);
         } else {
@@ -113,6 +112,17 @@ fn every_key_in_the_example_is_one_the_parser_accepts_when_uncommented() {
     assert_eq!(c.tools.web.proxy.as_deref(), Some("http://127.0.0.1:3128"));
     let names: Vec<&str> = c.mcp.servers.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["files", "remote"]);
+    assert_eq!(
+        c.tools.policy,
+        [picoclaw_agent::ToolRule {
+            channel: Some("telegram".into()),
+            chat: Some(picoclaw_core::ChatKind::Group),
+            users: vec!["4242".into()],
+            allow: vec!["web".into()],
+            deny: vec!["memory".into()],
+            confirm: vec!["exec".into()],
+        }]
+    );
 }
 
 #[test]
@@ -522,5 +532,84 @@ fn redact_patterns_and_audit_retention_are_read_and_checked() {
     assert!(
         msg.starts_with("[1] \"*\": needs at least 4 characters"),
         "{msg}"
+    );
+}
+
+#[test]
+fn dm_policy_defaults_from_allow_from_and_open_needs_a_written_star() {
+    use picoclaw_agent::DmPolicy;
+    let tg = |keys: &str| {
+        format!("[channels.telegram]\ntoken = \"1:a\"\n{keys}\n\n[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n")
+    };
+    let policy = |keys: &str| parse_str(&tg(keys), &[]).map(|c| c.telegram.unwrap().dm_policy);
+    assert_eq!(policy("allow_from = [1]").unwrap(), DmPolicy::Pairing);
+    assert_eq!(policy("allow_from = [\"*\"]").unwrap(), DmPolicy::Open);
+    assert_eq!(
+        policy("dm_policy = \"allowlist\"").unwrap(),
+        DmPolicy::Allowlist
+    );
+    let (line, _, key, msg) =
+        invalid(policy("allow_from = [1]\ndm_policy = \"open\"").unwrap_err());
+    assert_eq!((line, key.as_str()), (4, "channels.telegram.dm_policy"));
+    assert!(msg.contains("allow_from = [\"*\"]"), "{msg}");
+    let (_, _, key, msg) =
+        invalid(policy("allow_from = [\"*\"]\ndm_policy = \"pairing\"").unwrap_err());
+    assert_eq!(key, "channels.telegram.dm_policy");
+    assert!(msg.contains("contradicts"), "{msg}");
+    let (_, _, _, msg) = invalid(policy("dm_policy = \"closed\"").unwrap_err());
+    assert!(
+        msg.contains("\"pairing\", \"allowlist\", \"open\""),
+        "{msg}"
+    );
+    let (line, _, key, msg) = invalid(policy("owners = [42, \"@boss\"]").unwrap_err());
+    assert_eq!((line, key.as_str()), (3, "channels.telegram.owners[1]"));
+    assert!(msg.contains("not a numeric user id"), "{msg}");
+    let c = parse_str(&tg("owners = [42, \"43\"]"), &[]).unwrap();
+    assert_eq!(c.telegram.as_ref().unwrap().owners, ["42", "43"]);
+    let out = c.render_masked();
+    assert!(
+        out.contains("dm_policy = \"pairing\"\nowners = [\"42\", \"43\"]\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bad_tool_policy_rule_is_reported_at_its_key() {
+    let rule = |keys: &str| {
+        format!("[[providers]]\nkind = \"openai\"\nmodel = \"m\"\n\n[[tools.policy]]\nallow = [\"web\"]\n\n[[tools.policy]]\n{keys}\n")
+    };
+    for (keys, key, says) in [
+        (
+            "chat = \"dm\"",
+            "tools.policy[1].chat",
+            "\"direct\", \"group\", \"any\"",
+        ),
+        (
+            "channel = \"slack\"",
+            "tools.policy[1].channel",
+            "telegram, discord, cli",
+        ),
+        (
+            "deny = [\"exec\", \"Exec Tool\"]",
+            "tools.policy[1].deny[1]",
+            "fs, exec, web",
+        ),
+    ] {
+        let (line, _, k, msg) = invalid(parse_str(&rule(keys), &[]).unwrap_err());
+        assert_eq!((line, k.as_str()), (9, key), "{msg}");
+        assert!(msg.contains(says), "{msg}");
+    }
+    let c = parse_str(
+        &rule("chat = \"any\"\nusers = [7, \"8\"]\nconfirm = [\"mcp_git_commit\"]"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.tools.policy.len(), 2);
+    assert_eq!(c.tools.policy[1].chat, None);
+    assert_eq!(c.tools.policy[1].users, ["7", "8"]);
+    let again = parse_str(&c.render_masked(), &[]).unwrap();
+    assert_eq!(
+        again.tools.policy, c.tools.policy,
+        "check-config output parses back"
     );
 }

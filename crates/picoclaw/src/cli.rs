@@ -19,6 +19,7 @@ Usage:
   picoclaw skills list [--config PATH]     the skills found, and files skipped
   picoclaw audit [--since 1h] [--chat ID] [--json] [--config PATH] tool calls
   picoclaw onboard [--config PATH] [--force] [flags]  set picoclaw up (asks, or takes flags)
+  picoclaw pairing list|approve CHANNEL CODE|revoke CHANNEL USER  who may talk
   picoclaw help [COMMAND]                  help for a command
   picoclaw --version
 
@@ -145,9 +146,29 @@ The config goes to --config PATH, else $PICOCLAW_CONFIG, else
 /etc/picoclaw/config.toml (root) or ~/.config/picoclaw/config.toml. An
 existing file is replaced only with --force.";
 
+const PAIRING_HELP: &str = "\
+Usage: picoclaw pairing list [--config PATH]
+       picoclaw pairing approve CHANNEL CODE [--config PATH]
+       picoclaw pairing revoke CHANNEL USER_ID [--config PATH]
+
+A stranger who writes to the bot directly (dm_policy = \"pairing\") gets a
+one-time 8-character code, valid for an hour; at most 3 wait per channel.
+list: the codes waiting and the people approved so far. approve: lets the
+code's owner talk to the bot (an owner can also send /pair CODE in a chat).
+revoke: forgets an approved person. CHANNEL is telegram or discord. Works
+beside the running daemon.";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairingAction {
+    List,
+    Approve { channel: String, code: String },
+    Revoke { channel: String, user: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Run,
+    Pairing(PairingAction),
     /// `since`: seconds back from now; `None`: today (UTC).
     Usage {
         since: Option<u64>,
@@ -201,6 +222,7 @@ pub fn help_for(command: Option<&str>) -> Option<&'static str> {
         Some("skills") => SKILLS_HELP,
         Some("audit") => AUDIT_HELP,
         Some("onboard") => ONBOARD_HELP,
+        Some("pairing") => PAIRING_HELP,
         Some(_) => return None,
     })
 }
@@ -271,7 +293,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
             Value(v)
                 if matches!(
                     command.as_deref(),
-                    Some("sandbox" | "schedule" | "mcp" | "skills")
+                    Some("sandbox" | "schedule" | "mcp" | "skills" | "pairing")
                 ) =>
             {
                 rest.push(
@@ -330,6 +352,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
             _ => return Err(String::from("usage: picoclaw skills list")),
         },
         "agent" => Command::Agent { message },
+        "pairing" => Command::Pairing(pairing_action(&rest)?),
         "usage" => Command::Usage { since },
         "schedule" => match rest.as_slice() {
             [a] if a == "list" => Command::Schedule(ScheduleAction::List),
@@ -350,6 +373,26 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, String> {
         other => return Err(format!("unknown command {other:?}; see `picoclaw --help`")),
     };
     Ok(Cli { command, config })
+}
+
+fn pairing_action(rest: &[String]) -> Result<PairingAction, String> {
+    let args: Vec<&str> = rest.iter().map(String::as_str).collect();
+    Ok(match args.as_slice() {
+        ["list"] => PairingAction::List,
+        ["approve", channel, code] => PairingAction::Approve {
+            channel: channel.to_string(),
+            code: code.to_string(),
+        },
+        ["revoke", channel, user] => PairingAction::Revoke {
+            channel: channel.to_string(),
+            user: user.to_string(),
+        },
+        _ => {
+            return Err(String::from(
+                "usage: picoclaw pairing list | approve CHANNEL CODE | revoke CHANNEL USER_ID",
+            ))
+        }
+    })
 }
 
 /// `90s`, `30m`, `24h`, `7d` in seconds.
@@ -522,6 +565,33 @@ mod tests {
         assert!(p(&["mcp", "call", "fs", "t", "{}", "extra"]).is_err());
         assert_eq!(p(&["skills", "list"]).unwrap().command, Command::SkillsList);
         assert!(p(&["skills"]).is_err());
+    }
+
+    #[test]
+    fn pairing_takes_list_approve_and_revoke_with_their_arguments() {
+        assert_eq!(
+            p(&["pairing", "list"]).unwrap().command,
+            Command::Pairing(PairingAction::List)
+        );
+        assert_eq!(
+            p(&["pairing", "approve", "telegram", "ABCD2345", "--config", "/c"])
+                .unwrap()
+                .command,
+            Command::Pairing(PairingAction::Approve {
+                channel: "telegram".into(),
+                code: "ABCD2345".into()
+            })
+        );
+        assert_eq!(
+            p(&["pairing", "revoke", "discord", "42"]).unwrap().command,
+            Command::Pairing(PairingAction::Revoke {
+                channel: "discord".into(),
+                user: "42".into()
+            })
+        );
+        assert!(p(&["pairing"]).is_err());
+        assert!(p(&["pairing", "approve", "telegram"]).is_err());
+        assert!(p(&["pairing", "list", "extra"]).is_err());
     }
 
     #[test]

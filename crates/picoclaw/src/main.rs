@@ -1,6 +1,7 @@
 //! The picoclaw binary: command line, config, logging and exit codes. All
 //! behaviour lives in the library crates; this file only wires them.
 
+mod access;
 mod asuser;
 mod audit;
 mod cli;
@@ -147,6 +148,7 @@ fn main() -> ExitCode {
         cli::Command::SkillsList => load(&cli.config).and_then(|c| skills::list(&c)),
         cli::Command::Audit(q) => load(&cli.config).and_then(|c| audit::run(&c, &q)),
         cli::Command::Onboard(args) => onboard::run(args, cli.config.as_deref()),
+        cli::Command::Pairing(action) => load(&cli.config).and_then(|c| access::run(&c, action)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -116,7 +116,8 @@ pub fn agent(config: &Config, db: Db, sched: Option<&Arc<Scheduler>>) -> Result<
         system_prompt: config.agent.system_prompt.clone(),
         tool_timeout: config.tools.exec_timeout,
     };
-    let mut agent = Agent::new(opts, providers(config)?, tools, db).with_media(media(config));
+    let mut agent = Agent::new(opts, providers(config)?, tools, db).with_media(media(config))
+        .with_access(crate::access::policy(config));
     if config.tools.spawn.enabled {
         agent = agent.with_subagents(config.tools.spawn.limits);
     }
@@ -202,7 +203,6 @@ pub fn telegram_options(config: &Config) -> Option<TelegramOptions> {
     let mut o = TelegramOptions::new(t.token.expose());
     o.api_base = t.api_base.clone();
     o.proxy = t.proxy.clone();
-    o.allow_from = t.allow_from.clone();
     o.group_trigger = t.group_trigger.clone();
     o.poll_timeout = t.poll_timeout;
     Some(o)
@@ -213,7 +213,6 @@ pub fn discord_options(config: &Config) -> Option<DiscordOptions> {
     Some(DiscordOptions {
         api_base: d.api_base.clone(),
         proxy: d.proxy.clone(),
-        allow_from: d.allow_from.clone(),
         allow_guilds: d.allow_guilds.clone(),
         allow_channels: d.allow_channels.clone(),
         mention_only: d.mention_only,
@@ -231,6 +230,7 @@ pub fn channels(config: &Config, rt: &mut Runtime) -> usize {
         match Telegram::new(opts) {
             Ok(t) => {
                 rt.channel(Arc::new(t));
+                crate::access::hints(config, "telegram");
                 n += 1;
             }
             Err(ChannelError::Fatal(msg) | ChannelError::Retry { reason: msg, .. }) => {
@@ -243,6 +243,7 @@ pub fn channels(config: &Config, rt: &mut Runtime) -> usize {
         match Discord::new(opts) {
             Ok(d) => {
                 rt.channel(Arc::new(d));
+                crate::access::hints(config, "discord");
                 n += 1;
             }
             Err(e) => error!("discord: {e}"),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use picoclaw_agent::Db;
 use picoclaw_config::Config;
 use picoclaw_core::{
-    Batch, Caps, ChannelError, ChatKind, Inbound, InboundKind, Poller, Sender, Sink,
+    Batch, Button, Caps, ChannelError, ChatKind, Inbound, InboundKind, Poller, Sender, Sink,
 };
 use picoclaw_store::InboundStatus;
 use tokio::sync::{watch, Notify};
@@ -64,6 +64,9 @@ struct State {
     /// The event whose reply has not been printed yet.
     awaiting: Option<String>,
     last_event: Option<String>,
+    /// A running turn asked a yes/no question: the next line answers it,
+    /// while the reply to `awaiting` is still to come.
+    asking: bool,
     closed: bool,
     count: u64,
 }
@@ -86,6 +89,7 @@ impl Terminal {
                 message,
                 awaiting: None,
                 last_event: None,
+                asking: false,
                 closed: false,
                 count: 0,
             }),
@@ -102,9 +106,10 @@ impl Terminal {
         self.lock().last_event.clone()
     }
 
-    /// The next message: the `-m` text once, else a line from stdin.
-    fn next_text(&self) -> Option<String> {
-        if self.one_shot {
+    /// The next message: the `-m` text once, else a line from stdin (an
+    /// answer to a question is always read from stdin).
+    fn next_text(&self, answering: bool) -> Option<String> {
+        if self.one_shot && !answering {
             return self.lock().message.take();
         }
         let stdin = std::io::stdin();
@@ -139,13 +144,14 @@ impl Poller for Terminal {
     }
 
     fn poll(&self, _cursor: Option<&str>) -> Result<Batch, ChannelError> {
-        {
+        let answering = {
             let mut st = self.lock();
-            while st.awaiting.is_some() {
+            while st.awaiting.is_some() && !st.asking {
                 st = self.replied.wait(st).unwrap_or_else(|p| p.into_inner());
             }
-        }
-        let Some(text) = self.next_text() else {
+            std::mem::take(&mut st.asking)
+        };
+        let Some(text) = self.next_text(answering) else {
             let mut st = self.lock();
             self.close(&mut st);
             return Err(ChannelError::Closed);
@@ -156,8 +162,10 @@ impl Poller for Terminal {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let event = format!("{}-{}-{}", now.as_nanos(), std::process::id(), st.count);
-        st.awaiting = Some(event.clone());
-        st.last_event = Some(event.clone());
+        if !answering {
+            st.awaiting = Some(event.clone());
+            st.last_event = Some(event.clone());
+        }
         Ok(Batch {
             items: vec![Inbound {
                 channel: String::from(NAME),
@@ -194,6 +202,21 @@ impl Sink for Terminal {
     /// One chunk per reply: a terminal has no message size limit.
     fn render(&self, markdown: &str) -> Vec<String> {
         vec![markdown.to_string()]
+    }
+
+    /// A question: printed like any chunk, then the next line read answers
+    /// it (`yes`/`no`), before the turn's reply.
+    fn send_buttons(
+        &self,
+        chat: &str,
+        chunk: &str,
+        _reply_to: Option<&str>,
+        _buttons: &[Button],
+    ) -> Result<(), ChannelError> {
+        self.send(chat, chunk, None)?;
+        self.lock().asking = true;
+        self.replied.notify_all();
+        Ok(())
     }
 
     fn send(&self, _chat: &str, chunk: &str, reply_to: Option<&str>) -> Result<(), ChannelError> {
