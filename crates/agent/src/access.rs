@@ -117,6 +117,10 @@ pub const GROUPS: &[&str] = &["fs", "exec", "web", "memory", "schedule", "mcp", 
 /// allows it: running commands, changing files, MCP servers' tools.
 pub const RESTRICTED: &[&str] = &["exec", "write_file", "edit_file", "mcp"];
 
+/// The sender id of the heartbeat's scheduled turns (picoclaw-scheduler;
+/// chat networks' user ids are numbers, so no person has it).
+pub const HEARTBEAT_SENDER: &str = "heartbeat";
+
 /// How long a question waits for its yes or no unless configured.
 pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -204,18 +208,25 @@ impl Access {
         !self.enforce || self.channel(channel).is_some_and(|c| c.is_owner(sender_id))
     }
 
+    /// Whether `m` comes with the owner role: its sender is an owner, or
+    /// it is the heartbeat (the host's own config started it; it ticks off
+    /// tasks in the workspace's HEARTBEAT.md).
+    fn owns(&self, m: &Inbound) -> bool {
+        let heartbeat =
+            matches!(m.kind, InboundKind::Scheduled(_)) && m.sender.id == HEARTBEAT_SENDER;
+        heartbeat || self.is_owner(&m.channel, &m.sender.id)
+    }
+
     /// Owner and `allow_from` come from the config; only someone in
-    /// neither costs a store lookup.
+    /// neither costs a store lookup. A scheduled job's turn stands as the
+    /// person who set the job stands now: revoking them stops their jobs.
     pub fn standing(&self, store: &Store, m: &Inbound) -> Result<Standing, StoreError> {
-        if !self.enforce {
+        if !self.enforce || self.owns(m) {
             return Ok(Standing::Owner);
         }
         let Some(c) = self.channel(&m.channel) else {
             return Ok(Standing::Stranger);
         };
-        if c.is_owner(&m.sender.id) {
-            return Ok(Standing::Owner);
-        }
         if c.allows(&m.sender.id, m.sender.username.as_deref())
             || store.is_paired(&m.channel, &m.sender.id)?
         {
@@ -224,9 +235,11 @@ impl Access {
         Ok(Standing::Stranger)
     }
 
-    /// Whether a stranger's message gets a pairing code.
+    /// Whether a stranger's message gets a pairing code (never a
+    /// scheduled turn: nobody is there to read it).
     pub fn pairs(&self, m: &Inbound) -> bool {
         m.chat_kind == ChatKind::Direct
+            && matches!(m.kind, InboundKind::Text(_) | InboundKind::Unsupported(_))
             && self
                 .channel(&m.channel)
                 .is_some_and(|c| c.dm_policy == DmPolicy::Pairing)
@@ -267,7 +280,7 @@ impl Access {
         }
         let mut g = Grant {
             enforce: true,
-            restricted: m.chat_kind == ChatKind::Group || !self.is_owner(&m.channel, &m.sender.id),
+            restricted: m.chat_kind == ChatKind::Group || !self.owns(m),
             allow: Vec::new(),
             deny: Vec::new(),
             confirm: Vec::new(),

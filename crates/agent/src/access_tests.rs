@@ -223,3 +223,34 @@ fn screening_keeps_members_and_a_strangers_direct_message_only_where_it_gets_a_c
     );
     assert_eq!(senders(&open).len(), 3);
 }
+
+#[test]
+fn the_heartbeat_is_an_owner_and_a_job_stands_as_the_person_who_set_it_without_pairing() {
+    let a = policy(Vec::new());
+    let store = Store::open_in_memory().unwrap();
+    let scheduled = |sender: &str| Inbound {
+        kind: InboundKind::Scheduled(Box::new(picoclaw_core::ScheduledTurn {
+            prompt: "check".into(),
+            quiet: None,
+        })),
+        ..msg("telegram", ChatKind::Direct, sender, None)
+    };
+    let heartbeat = scheduled(HEARTBEAT_SENDER);
+    assert_eq!(a.standing(&store, &heartbeat).unwrap(), Standing::Owner);
+    assert!(offered(&a, &heartbeat).contains(&"edit_file"));
+    // A person called "heartbeat" writing is no heartbeat.
+    let typed = msg("telegram", ChatKind::Direct, HEARTBEAT_SENDER, None);
+    assert_eq!(a.standing(&store, &typed).unwrap(), Standing::Stranger);
+    assert!(!offered(&a, &typed).contains(&"exec"));
+
+    let member_job = scheduled("42");
+    assert_eq!(a.standing(&store, &member_job).unwrap(), Standing::Member);
+    assert!(!offered(&a, &member_job).contains(&"exec"));
+    let stranger_job = scheduled("7");
+    assert_eq!(
+        a.standing(&store, &stranger_job).unwrap(),
+        Standing::Stranger
+    );
+    assert!(!a.pairs(&stranger_job), "nobody is there to read a code");
+    assert!(a.pairs(&msg("telegram", ChatKind::Direct, "7", None)));
+}

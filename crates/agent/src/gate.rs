@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use picoclaw_core::{info, ToolCall, ToolOutput, ToolSpec};
-use picoclaw_tools::ToolSet;
 use picoclaw_store::{ConfirmAsk, ConfirmStatus, StoreError};
+use picoclaw_tools::ToolSet;
 
 use super::{Agent, At, Tools};
 use crate::access::Grant;
@@ -52,6 +52,9 @@ impl Specs {
         }
     }
 }
+
+/// A subset of a tool set's specs: which tools it keeps, and their specs.
+pub(super) type Subset = (Vec<bool>, Arc<[ToolSpec]>);
 
 /// Distinct subsets kept per tool set; a config has a handful of grants
 /// (owner, group, non-owner, each rule's), so this is only a bound.

@@ -43,7 +43,7 @@ mod worker;
 
 pub use access::{
     group_of, Access, ChannelAccess, DmPolicy, Standing, ToolRule, DEFAULT_CONFIRM_TIMEOUT, GROUPS,
-    RESTRICTED,
+    HEARTBEAT_SENDER, RESTRICTED,
 };
 pub use budget::Budgets;
 pub use commands::{rss_kib, CommandCtx};

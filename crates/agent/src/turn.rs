@@ -96,7 +96,7 @@ struct Tools {
     tokens: Vec<usize>,
     /// The subsets grants offered so far, by which tools they keep, so a
     /// restricted chat's requests share one copy too (see `gate::offer`).
-    subsets: Mutex<Vec<(Vec<bool>, Arc<[ToolSpec]>)>>,
+    subsets: Mutex<Vec<gate::Subset>>,
 }
 
 impl Tools {

@@ -159,7 +159,10 @@ pub fn run(config: &Config, action: PairingAction) -> Result<(), Failure> {
         PairingAction::Revoke { channel, user } => {
             let channel = channel_arg(&channel)?;
             if store.revoke_pairing(channel, &user).map_err(failed)? {
-                println!("Revoked {channel} user {user}: their messages are ignored from now on.");
+                println!(
+                    "Revoked {channel} user {user}: they are a stranger again (under \
+                     dm_policy = \"pairing\" their next direct message gets a new code)."
+                );
                 Ok(())
             } else {
                 Err(Failure::Config(format!(

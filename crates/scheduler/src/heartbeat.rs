@@ -176,7 +176,8 @@ async fn prompt(hb: &Heartbeat, now: i64, due: i64) -> Option<Inbound> {
         chat_id: o.chat_id.clone(),
         chat_kind: ChatKind::Direct,
         sender: Sender {
-            id: String::from("heartbeat"),
+            // The agent gives this sender the owner role.
+            id: String::from(picoclaw_agent::HEARTBEAT_SENDER),
             username: None,
             display: String::from("heartbeat"),
         },
