@@ -212,6 +212,27 @@ fn a_group_chat_is_not_offered_exec_and_a_call_made_anyway_is_refused() {
         ["The tool 'exec' is not available in this chat."]
     );
     assert!(!p.workspace().join("from-group").exists());
+    // The refusal is audited as denied, with the chat it came from.
+    let out = p.run_cli(&["audit", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let rows: Vec<serde_json::Value> = stdout_of(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0]["tool"].as_str(),
+            rows[0]["status"].as_str(),
+            rows[0]["chat_id"].as_str()
+        ),
+        (
+            Some("exec"),
+            Some("denied"),
+            Some(GROUP.to_string().as_str())
+        ),
+        "{rows:?}"
+    );
     // The same owner in their private chat is offered exec.
     p.say("hello");
     p.replies(2);
