@@ -82,7 +82,10 @@ fn doctor_flags_a_world_readable_config_holding_keys_and_says_how_to_fix_it() {
 
 #[test]
 fn doctor_flags_a_bot_open_to_everyone_exec_in_groups_and_a_loose_state_dir() {
-    let p = Picoclaw::with_config("sec-open", "[sandbox]\nmode = \"best_effort\"\n");
+    let p = Picoclaw::with_config(
+        "sec-open",
+        "[sandbox]\nmode = \"best_effort\"\n\n[[tools.policy]]\nchat = \"group\"\nallow = [\"exec\"]\n",
+    );
     p.edit_config(|t| t.replace("allow_from = [", "allow_from = [\"*\", "));
     std::fs::create_dir_all(p.state_dir()).unwrap();
     std::fs::set_permissions(p.state_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();

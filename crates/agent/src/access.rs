@@ -273,6 +273,32 @@ impl Access {
         Ok(kept)
     }
 
+    /// Whether some group chat may be offered `tool` (for `picoclaw
+    /// doctor`): it is not held back by default, or a rule that can match
+    /// a group chat allows it, and no rule for every group chat denies it.
+    /// Errs towards yes: a per-channel or per-user deny is not counted.
+    pub fn offered_in_some_group(&self, tool: &str) -> bool {
+        if !self.enforce {
+            return true;
+        }
+        let groups = |r: &&ToolRule| r.chat != Some(ChatKind::Direct);
+        let everywhere = |r: &&ToolRule| groups(r) && r.channel.is_none() && r.users.is_empty();
+        if self
+            .rules
+            .iter()
+            .filter(everywhere)
+            .any(|r| names(&r.deny, tool))
+        {
+            return false;
+        }
+        !names_restricted(tool)
+            || self
+                .rules
+                .iter()
+                .filter(groups)
+                .any(|r| names(&r.allow, tool))
+    }
+
     /// What the sender of `m` may use in this turn.
     pub(crate) fn grant(&self, m: &Inbound) -> Grant {
         if !self.enforce {

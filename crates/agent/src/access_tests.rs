@@ -254,3 +254,27 @@ fn the_heartbeat_is_an_owner_and_a_job_stands_as_the_person_who_set_it_without_p
     assert!(!a.pairs(&stranger_job), "nobody is there to read a code");
     assert!(a.pairs(&msg("telegram", ChatKind::Direct, "7", None)));
 }
+
+#[test]
+fn doctor_sees_exec_in_groups_only_where_a_rule_allows_it_there() {
+    assert!(!policy(Vec::new()).offered_in_some_group("exec"));
+    assert!(policy(Vec::new()).offered_in_some_group("read_file"));
+    let direct_only = ToolRule {
+        chat: Some(ChatKind::Direct),
+        allow: vec!["exec".into()],
+        ..ToolRule::default()
+    };
+    assert!(!policy(vec![direct_only]).offered_in_some_group("exec"));
+    let groups = ToolRule {
+        channel: Some("telegram".into()),
+        chat: Some(ChatKind::Group),
+        allow: vec!["exec".into()],
+        ..ToolRule::default()
+    };
+    assert!(policy(vec![groups.clone()]).offered_in_some_group("exec"));
+    let deny_all = ToolRule {
+        deny: vec!["exec".into()],
+        ..ToolRule::default()
+    };
+    assert!(!policy(vec![groups, deny_all]).offered_in_some_group("exec"));
+}

@@ -134,12 +134,17 @@ fn secrets(r: &mut Report, c: &Config) {
 }
 
 fn channels(r: &mut Report, c: &Config) {
-    let mut open = |name: &str, allow: &[String], fix: &str| {
+    let mut open = |name: &str, allow: &[String], pairing: bool, fix: &str| {
         let what = format!("security {name}");
         if allow.iter().any(|a| a == "*") {
             r.warn(
                 &what,
                 format!("answers everyone (allow_from = [\"*\"]): any stranger spends your tokens and uses its tools; {fix}"),
+            );
+        } else if allow.is_empty() && pairing {
+            r.ok(
+                &what,
+                "answers owners and people approved by pairing (strangers get a code)",
             );
         } else if allow.is_empty() {
             r.ok(&what, "answers nobody yet (allow_from is empty)");
@@ -154,6 +159,7 @@ fn channels(r: &mut Report, c: &Config) {
         open(
             "telegram",
             &t.allow_from,
+            t.dm_policy == picoclaw_agent::DmPolicy::Pairing,
             "list user ids in [channels.telegram] allow_from",
         );
     }
@@ -161,6 +167,7 @@ fn channels(r: &mut Report, c: &Config) {
         open(
             "discord",
             &d.allow_from,
+            d.dm_policy == picoclaw_agent::DmPolicy::Pairing,
             "list user ids in [channels.discord] allow_from",
         );
     }
@@ -176,10 +183,15 @@ fn group_exec(r: &mut Report, c: &Config) {
             what,
             "no chat channel: only this machine's terminal reaches exec",
         );
+    } else if !crate::access::policy(c).offered_in_some_group("exec") {
+        r.ok(
+            what,
+            "exec is not offered in group chats (no [[tools.policy]] rule allows it there)",
+        );
     } else {
         r.warn(
             what,
-            "exec is offered in group chats too: whoever is allowed and writes in a group with the bot can run (sandboxed) commands; [tools.exec] enabled = false if that is not wanted",
+            "exec is offered in group chats by a [[tools.policy]] rule: whoever is allowed and writes in a group with the bot can run (sandboxed) commands; take exec out of that rule's allow if that is not wanted",
         );
     }
 }

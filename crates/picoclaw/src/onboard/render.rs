@@ -53,10 +53,10 @@ pub fn config(a: &Answers) -> String {
         if let Some(base) = &t.api_base {
             let _ = writeln!(o, "api_base = {}", q(base));
         }
+        let owner = t.owner.as_deref().unwrap_or_default();
         let _ = writeln!(
             o,
-            "# Who may talk to the bot: numeric Telegram user ids.\nallow_from = [{}]\n",
-            t.owner.as_deref().unwrap_or_default()
+            "# Who may talk to the bot: numeric Telegram user ids (others get a\n# pairing code). Owners also get exec and file writes in direct chats.\nallow_from = [{owner}]\nowners = [{owner}]\n"
         );
     }
     if let Some(d) = &a.discord {
@@ -67,7 +67,7 @@ pub fn config(a: &Answers) -> String {
         let owner = d.owner.as_deref().map(q).unwrap_or_default();
         let _ = writeln!(
             o,
-            "# Who may talk to the bot: Discord user ids.\nallow_from = [{owner}]\n"
+            "# Who may talk to the bot: Discord user ids (others get a pairing\n# code). Owners also get exec and file writes in direct chats.\nallow_from = [{owner}]\nowners = [{owner}]\n"
         );
     }
     let _ = writeln!(
