@@ -270,3 +270,84 @@ impl Agent {
         Ok(refusal(status))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use picoclaw_core::{ChatKind, Inbound, InboundKind, Sender};
+
+    use super::*;
+    use crate::access::{Access, ChannelAccess, DmPolicy, ToolRule, DEFAULT_CONFIRM_TIMEOUT};
+
+    fn grant(chat: ChatKind, rules: Vec<ToolRule>) -> Grant {
+        let people = ChannelAccess {
+            dm_policy: DmPolicy::Pairing,
+            allow_from: Vec::new(),
+            owners: vec![String::from("1")],
+            everyone_owns: false,
+        };
+        let a = Access::new(
+            vec![(String::from("t"), people)],
+            rules,
+            DEFAULT_CONFIRM_TIMEOUT,
+        );
+        a.grant(&Inbound {
+            channel: "t".into(),
+            event_id: "1".into(),
+            chat_id: "c".into(),
+            chat_kind: chat,
+            sender: Sender {
+                id: "1".into(),
+                username: None,
+                display: "O".into(),
+            },
+            message_id: None,
+            kind: InboundKind::Text("hi".into()),
+        })
+    }
+
+    fn spawn(args: &str) -> ToolCall {
+        ToolCall {
+            id: "c1".into(),
+            name: "spawn".into(),
+            arguments: args.into(),
+        }
+    }
+
+    fn tools_of(call: &ToolCall) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&call.arguments).unwrap()["tools"].clone()
+    }
+
+    #[test]
+    fn a_subagent_never_gets_a_tool_its_chat_may_not_use_or_must_confirm() {
+        let names: Vec<String> = ["exec", "read_file", "write_file", "spawn"]
+            .map(String::from)
+            .to_vec();
+        // An owner in a direct chat: nothing to narrow.
+        let owner = grant(ChatKind::Direct, Vec::new());
+        assert!(narrow_spawn(&spawn(r#"{"task":"x"}"#), &names, &owner).is_none());
+        // In a group, "all of yours" becomes what the group may use, and
+        // naming exec does not get it.
+        let group = grant(ChatKind::Group, Vec::new());
+        let all = narrow_spawn(&spawn(r#"{"task":"x"}"#), &names, &group).unwrap();
+        assert_eq!(tools_of(&all), serde_json::json!(["read_file"]));
+        let named = narrow_spawn(
+            &spawn(r#"{"task":"x","tools":["exec","read_file","spawn"]}"#),
+            &names,
+            &group,
+        )
+        .unwrap();
+        assert_eq!(tools_of(&named), serde_json::json!(["read_file", "spawn"]));
+        assert_eq!(named.id, "c1");
+        // A tool that needs the user's yes is never handed to a subagent,
+        // which cannot ask.
+        let confirm = grant(
+            ChatKind::Direct,
+            vec![ToolRule {
+                confirm: vec!["exec".into()],
+                ..ToolRule::default()
+            }],
+        );
+        let c = narrow_spawn(&spawn(r#"{"task":"x"}"#), &names, &confirm).unwrap();
+        assert_eq!(tools_of(&c), serde_json::json!(["read_file", "write_file"]));
+    }
+}

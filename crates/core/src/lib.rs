@@ -19,8 +19,8 @@ mod tool;
 pub use backoff::Backoff;
 pub use cancel::Cancel;
 pub use channel::{
-    Batch, Button, Caps, ChannelError, ChatKind, FileRef, Inbound, InboundKind, LinkState, MediaFile,
-    MediaKind, OutFile, Poller, ScheduledTurn, Sender, Sink,
+    Batch, Button, Caps, ChannelError, ChatKind, FileRef, Inbound, InboundKind, LinkState,
+    MediaFile, MediaKind, OutFile, Poller, ScheduledTurn, Sender, Sink,
 };
 pub use msg::{ChatMessage, Image, Role, ToolCall, ToolSpec, Usage};
 pub use provider::{

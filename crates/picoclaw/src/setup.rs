@@ -116,7 +116,8 @@ pub fn agent(config: &Config, db: Db, sched: Option<&Arc<Scheduler>>) -> Result<
         system_prompt: config.agent.system_prompt.clone(),
         tool_timeout: config.tools.exec_timeout,
     };
-    let mut agent = Agent::new(opts, providers(config)?, tools, db).with_media(media(config))
+    let mut agent = Agent::new(opts, providers(config)?, tools, db)
+        .with_media(media(config))
         .with_access(crate::access::policy(config));
     if config.tools.spawn.enabled {
         agent = agent.with_subagents(config.tools.spawn.limits);

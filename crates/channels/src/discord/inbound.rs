@@ -92,6 +92,9 @@ impl Threads {
 }
 
 /// What to do with one message.
+// Accept is the big one; a Verdict lives for one message and is never
+// stored, so boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
     Accept(Inbound),
