@@ -398,3 +398,44 @@ fn the_terminal_asks_for_a_typed_yes_before_a_confirmed_exec() {
         .collect();
     assert!(!users.iter().any(|u| u == "yes"), "{users:?}");
 }
+
+#[test]
+fn on_discord_a_confirmed_exec_waits_for_a_typed_yes_in_the_dm() {
+    const TOKEN: &str = "MTAxNjQ4ODk5.e2e-discord-token.never-logged";
+    let fake = FakeDiscord::start(TOKEN);
+    let mut p = Picoclaw::with_config(
+        "dc-confirm",
+        &format!(
+            "[channels.discord]\ntoken = \"{TOKEN}\"\napi_base = \"{}\"\nallow_from = [\"2024\"]\n\
+             owners = [\"2024\"]\n\n[tools]\nconfirm_timeout_secs = 60\n\n[[tools.policy]]\n\
+             confirm = [\"exec\"]\n",
+            fake.api_base()
+        ),
+    );
+    p.start();
+    assert!(fake.wait_for_ready(1, WAIT), "{}", p.stderr());
+    fake.dm(
+        "2024",
+        r#"please [[call exec {"command":"touch confirmed"}]]"#,
+    );
+    let sent = fake.wait_for_sent(1, WAIT);
+    assert!(
+        sent[0].content.contains("May I run `exec`?")
+            && sent[0].content.contains("touch confirmed")
+            && sent[0].content.contains("Reply **yes**"),
+        "{}",
+        sent[0].content
+    );
+    assert!(
+        !p.workspace().join("confirmed").exists(),
+        "ran before the yes"
+    );
+    fake.dm("2024", "yes");
+    let sent = fake.wait_for_sent(2, WAIT);
+    assert!(
+        sent[1].content.starts_with("done: "),
+        "{sent:?}\n{}",
+        p.stderr()
+    );
+    assert!(p.workspace().join("confirmed").exists());
+}

@@ -239,7 +239,10 @@ impl Access {
     /// scheduled turn: nobody is there to read it).
     pub fn pairs(&self, m: &Inbound) -> bool {
         m.chat_kind == ChatKind::Direct
-            && matches!(m.kind, InboundKind::Text(_) | InboundKind::Unsupported(_))
+            && matches!(
+                m.kind,
+                InboundKind::Text(_) | InboundKind::Media { .. } | InboundKind::Unsupported(_)
+            )
             && self
                 .channel(&m.channel)
                 .is_some_and(|c| c.dm_policy == DmPolicy::Pairing)

@@ -253,6 +253,14 @@ fn the_heartbeat_is_an_owner_and_a_job_stands_as_the_person_who_set_it_without_p
     );
     assert!(!a.pairs(&stranger_job), "nobody is there to read a code");
     assert!(a.pairs(&msg("telegram", ChatKind::Direct, "7", None)));
+    let photo = Inbound {
+        kind: InboundKind::Media {
+            text: String::new(),
+            files: Vec::new(),
+        },
+        ..msg("telegram", ChatKind::Direct, "7", None)
+    };
+    assert!(a.pairs(&photo), "a stranger's photo gets a code too");
 }
 
 #[test]
