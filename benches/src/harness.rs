@@ -111,7 +111,7 @@ impl Daemon {
         if let Some((dc, timeout)) = &discord {
             extra.push_str(&format!(
                 "\n[channels.discord]\ntoken = \"{DISCORD_TOKEN}\"\napi_base = \"{}\"\n\
-                 allow_from = [\"4242\"]\ngateway_timeout_secs = {timeout}\n",
+                 allow_from = [\"4242\"]\nowners = [\"4242\"]\ngateway_timeout_secs = {timeout}\n",
                 dc.api_base()
             ));
         }
@@ -300,6 +300,8 @@ enabled = true
 token = "{TOKEN}"
 api_base = "{api}"
 allow_from = [{USER}]
+# The bench user owns the bot: a direct chat gets every tool.
+owners = [{USER}]
 poll_timeout_secs = {poll}
 
 [[providers]]

@@ -196,6 +196,13 @@ fn a_kill_during_the_download_re_downloads_on_restart_and_answers_once() {
     ));
     // The event is stored before anything is fetched; the download hangs.
     assert!(p.wait_log("fetching inbox/", WAIT), "{}", p.stderr());
+    // The log line comes before the request: kill only once the fake holds
+    // the hanging download, or the restarted process would meet the delay.
+    assert!(
+        wait_until(WAIT, || p.tg.pending_faults("file") == 0),
+        "{}",
+        p.stderr()
+    );
     assert_eq!(p.inbound_rows().len(), 1);
     p.kill9();
     assert_eq!(p.tg.downloads(), 0);

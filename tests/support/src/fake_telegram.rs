@@ -427,6 +427,14 @@ impl FakeTelegram {
             .push_back(fault);
     }
 
+    /// Faults queued for `method` that no call has taken yet.
+    pub fn pending_faults(&self, method: &str) -> usize {
+        let st = self.shared.lock();
+        st.faults
+            .get(&method.to_ascii_lowercase())
+            .map_or(0, VecDeque::len)
+    }
+
     /// While set, `getUpdates` answers 409 as if a webhook were active
     /// (until the bot calls `deleteWebhook`).
     pub fn set_webhook_conflict(&self, on: bool) {
