@@ -336,3 +336,35 @@ fn a_garbage_database_stops_the_daemon_once_with_exit_2_naming_the_file() {
     );
     assert_eq!(fs::read(&db).unwrap(), garbage);
 }
+
+#[test]
+fn doctor_inspects_the_database_without_creating_or_changing_it() {
+    let mut p = Picoclaw::new("doctor-ro");
+    let db = p.state_dir().join("picoclaw.db");
+    let out = p.run_cli(&["doctor"]);
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("does not exist yet; the first run creates it"),
+        "{text}"
+    );
+    assert!(!db.exists(), "doctor created {}", db.display());
+
+    p.start();
+    p.say("hello");
+    assert_eq!(p.replies(1).len(), 1, "{}", p.stderr());
+    p.signal(libc::SIGTERM);
+    assert!(p.wait_exit(WAIT).is_some(), "{}", p.stderr());
+    let before = fs::read(&db).unwrap();
+    let out = p.run_cli(&["doctor"]);
+    let text = stdout_of(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ok    database") && l.contains("schema v")),
+        "{text}"
+    );
+    assert_eq!(
+        fs::read(&db).unwrap(),
+        before,
+        "doctor changed the database"
+    );
+}

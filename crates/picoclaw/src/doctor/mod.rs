@@ -15,6 +15,8 @@ use std::path::Path;
 
 use picoclaw_config::Config;
 
+use picoclaw_store::{Store, StoreError, StoreOptions, DB_FILE, SCHEMA_VERSION};
+
 use crate::setup;
 
 struct Report {
@@ -136,7 +138,7 @@ pub fn run(config: Result<Config, String>, defaults: Option<&str>) -> (String, b
 /// Each channel's state and last receive as the running daemon last saved
 /// them.
 fn report_links(r: &mut Report, config: &Config) {
-    let Ok(store) = setup::open_store(config) else {
+    let Ok(Some(store)) = inspect_store(config) else {
         return;
     };
     let Ok(Some(text)) = store.meta(crate::links::META_KEY) else {
@@ -159,9 +161,36 @@ fn report_links(r: &mut Report, config: &Config) {
 pub use sandbox_cli::{sandbox_explain, sandbox_run};
 pub use selftest::{probe_table, PROBE_ARG};
 
+/// The database as it is, opened read-only: doctor runs beside a live
+/// daemon (or an older one) and must neither create nor migrate the file.
+/// `None` when there is no database yet.
+fn inspect_store(config: &Config) -> Result<Option<Store>, StoreError> {
+    if !config.store.dir.join(DB_FILE).exists() {
+        return Ok(None);
+    }
+    let opts = StoreOptions {
+        cache_size_kib: config.store.cache_size_kib,
+        ..StoreOptions::default()
+    };
+    Store::open_read_only(&config.store.dir, &opts).map(Some)
+}
+
 fn check_database(r: &mut Report, config: &Config) {
-    match setup::open_store(config) {
-        Ok(store) => match store.health() {
+    let path = config.store.dir.join(DB_FILE);
+    match inspect_store(config) {
+        Ok(None) => r.ok(
+            "database",
+            format!("{} does not exist yet; the first run creates it", path.display()),
+        ),
+        // An older schema: the daemon migrates it when it next starts.
+        Err(StoreError::ReadOnly { .. }) => r.warn(
+            "database",
+            format!(
+                "{}: an older schema; picoclaw migrates it to v{SCHEMA_VERSION} when it next starts",
+                path.display()
+            ),
+        ),
+        Ok(Some(store)) => match store.health() {
             Ok(h) if h.integrity_ok => r.ok(
                 "database",
                 format!(
