@@ -432,17 +432,24 @@ impl TmpDir {
                 root.display()
             )));
         }
-        let name = format!(
-            "{}-{}",
-            std::process::id(),
-            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = root.join(name);
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(setup)?;
-        let dir = TmpDir(dir);
+        // pid-seq is unique among live processes, but a process killed
+        // mid-command leaves its dir behind and a later process may get the
+        // same pid: skip names that exist (create is atomic, so a name is
+        // never shared).
+        let mut tries = 0;
+        let dir = loop {
+            let name = format!(
+                "{}-{}",
+                std::process::id(),
+                TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+            );
+            let dir = root.join(name);
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => break TmpDir(dir),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 64 => tries += 1,
+                Err(e) => return Err(setup(e)),
+            }
+        };
         if let Some((uid, gid)) = ids {
             std::os::unix::fs::chown(&dir.0, Some(uid), Some(gid)).map_err(setup)?;
         }
@@ -455,5 +462,31 @@ impl Drop for TmpDir {
         if let Err(e) = std::fs::remove_dir_all(&self.0) {
             picoclaw_core::warn!("could not remove sandbox tmp {}: {e}", self.0.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_leftover_tmp_dir_with_the_next_name_is_skipped_not_an_error() {
+        let root =
+            std::env::temp_dir().join(format!("picoclaw-tmpdir-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o711))
+            .unwrap();
+        // What a killed process with our pid would have left behind.
+        let next = TMP_SEQ.load(Ordering::Relaxed);
+        for seq in next..next + 3 {
+            std::fs::create_dir(root.join(format!("{}-{seq}", std::process::id()))).unwrap();
+        }
+        let dir = TmpDir::create(&root, None).unwrap();
+        assert!(dir.0.is_dir());
+        assert!(!(next..next + 3).any(|s| dir.0.ends_with(format!("{}-{s}", std::process::id()))));
+        drop(dir);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
